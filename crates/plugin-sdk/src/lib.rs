@@ -1,0 +1,87 @@
+//! Write an `exo` login-method plugin in safe Rust.
+//!
+//! A plugin is a `cdylib` that implements [`LoginMethod`] and exports it with
+//! [`export_plugin!`]:
+//!
+//! ```ignore
+//! // Cargo.toml: crate-type = ["cdylib", "rlib"];
+//! // dependencies: plugin-sdk, abi_stable = "0.11" (the export attribute names it directly).
+//! use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Request};
+//!
+//! #[derive(Default)]
+//! struct MyMethod;
+//!
+//! impl LoginMethod for MyMethod {
+//!     fn describe(&self) -> Description { Description::new("my-method", "My method", env!("CARGO_PKG_VERSION")) }
+//!     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> { todo!() }
+//! }
+//!
+//! plugin_sdk::export_plugin!(MyMethod);
+//! ```
+//!
+//! What the SDK does for you:
+//! - every entry point runs under `catch_unwind`: a panic becomes an [`ErrorKind::Internal`]
+//!   error carrying the panic message, and the host keeps running;
+//! - [`Host`] gives safe access to the host's services (HTTP, prompts, browser, messages,
+//!   cancellation), and [`HostHttpClient`] plugs the host's HTTP into the `oauth2` crate;
+//! - `log::info!` and friends inside the plugin are forwarded to the host's logger;
+//! - [`claims`] reads the claims of a JWT (without verifying it) to describe an account.
+//!
+//! The plugin API is synchronous: the host runs each call on a blocking thread.
+
+mod export;
+mod host;
+mod http_client;
+mod types;
+
+pub mod claims;
+
+pub use abi_stable;
+pub use plugin_abi as abi;
+
+pub use export::root_module;
+pub use host::Host;
+pub use http_client::{HostHttpClient, HttpError};
+pub use types::{
+    Account, AccountKind, Description, Error, ErrorKind, Grant, Parameter, ParameterKind, Request,
+};
+
+/// A login method, implemented by a plugin.
+///
+/// `Default` builds the method when the host loads the plugin; keep it cheap (no I/O).
+pub trait LoginMethod: Default + Send + Sync + 'static {
+    /// Who the plugin is and which parameters it takes.
+    fn describe(&self) -> Description;
+
+    /// Signs in and returns a grant. May interact through `host` when
+    /// [`Request::is_interactive`] is true.
+    fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error>;
+
+    /// Renews `previous` without interaction. The default says that this method cannot.
+    fn renew(
+        &self,
+        request: &Request<'_>,
+        previous: &Grant,
+        host: &Host<'_>,
+    ) -> Result<Grant, Error> {
+        let _ = (request, previous, host);
+        Err(Error::interaction_required(
+            "this login method cannot renew a token silently; connect again",
+        ))
+    }
+}
+
+/// Exports `$method` (a type implementing [`LoginMethod`]) as the plugin's root module.
+///
+/// The plugin crate must depend on `abi_stable` 0.11 directly: the export attribute refers to
+/// it by name.
+#[macro_export]
+macro_rules! export_plugin {
+    ($method:ty) => {
+        /// The root module of this plugin, read by the host when it loads the library.
+        #[::abi_stable::export_root_module]
+        pub fn exo_plugin_root() -> $crate::abi::PluginRoot_Ref {
+            $crate::root_module::<$method>()
+        }
+    };
+}
