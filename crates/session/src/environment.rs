@@ -1,0 +1,311 @@
+//! The clouds exo can talk to, and how a connection's URLs and token scope are derived.
+//!
+//! The table follows `Connect-ExchangeOnline -ExchangeEnvironmentName` (see
+//! `shared/reference/exchange-online.md` §4). `--connection-uri` and `--authority-uri` override
+//! the hosts of any environment; the token scope always comes from the environment. The
+//! `sandbox` environment reads the running sandbox's discovery file (`sandbox.json`) and trusts
+//! only the sandbox's CA.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A named environment (`-ExchangeEnvironmentName`), plus the local sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnvironmentName {
+    /// Worldwide and GCC.
+    O365Default,
+    /// US Government GCC High.
+    O365USGovGCCHigh,
+    /// US Government DoD.
+    O365USGovDoD,
+    /// China, operated by 21Vianet.
+    O365China,
+    /// Microsoft Cloud Germany (closed since 2021; kept for old scripts).
+    O365GermanyCloud,
+    /// The local sandbox tenant (`exo-sandbox serve`).
+    #[serde(rename = "sandbox")]
+    Sandbox,
+}
+
+impl EnvironmentName {
+    /// Every environment, in the order `--help` lists them.
+    pub const ALL: [Self; 6] = [
+        Self::O365Default,
+        Self::O365USGovGCCHigh,
+        Self::O365USGovDoD,
+        Self::O365China,
+        Self::O365GermanyCloud,
+        Self::Sandbox,
+    ];
+
+    /// The name as users type it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::O365Default => "O365Default",
+            Self::O365USGovGCCHigh => "O365USGovGCCHigh",
+            Self::O365USGovDoD => "O365USGovDoD",
+            Self::O365China => "O365China",
+            Self::O365GermanyCloud => "O365GermanyCloud",
+            Self::Sandbox => "sandbox",
+        }
+    }
+
+    fn cloud(self) -> Cloud {
+        match self {
+            Self::O365Default | Self::Sandbox => Cloud {
+                exchange: "https://outlook.office365.com",
+                authority_host: "https://login.microsoftonline.com",
+                resource: "https://outlook.office365.com",
+            },
+            Self::O365USGovGCCHigh => Cloud {
+                exchange: "https://outlook.office365.us",
+                authority_host: "https://login.microsoftonline.us",
+                resource: "https://outlook.office365.us",
+            },
+            Self::O365USGovDoD => Cloud {
+                exchange: "https://outlook-dod.office365.us",
+                authority_host: "https://login.microsoftonline.us",
+                resource: "https://outlook-dod.office365.us",
+            },
+            // The admin API host is documented; the token resource for 21Vianet is not
+            // (UNVERIFIED): we use the admin API host, as for the other clouds.
+            Self::O365China => Cloud {
+                exchange: "https://outlook.office365.cn",
+                authority_host: "https://login.chinacloudapi.cn",
+                resource: "https://outlook.office365.cn",
+            },
+            // Closed in October 2021; the resource is UNVERIFIED.
+            Self::O365GermanyCloud => Cloud {
+                exchange: "https://outlook.office.de",
+                authority_host: "https://login.microsoftonline.de",
+                resource: "https://outlook.office.de",
+            },
+        }
+    }
+}
+
+impl fmt::Display for EnvironmentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EnvironmentName {
+    type Err = EnvironmentError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|name| name.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| EnvironmentError::UnknownEnvironment(s.to_owned()))
+    }
+}
+
+struct Cloud {
+    exchange: &'static str,
+    authority_host: &'static str,
+    resource: &'static str,
+}
+
+/// What the user asked for on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointOptions {
+    /// `--environment`; `None` means `O365Default`.
+    pub environment: Option<EnvironmentName>,
+    /// `--connection-uri`: the Exchange host (a legacy `…/powershell-liveid/` path is dropped).
+    pub connection_uri: Option<String>,
+    /// `--authority-uri`: the authority, with or without a tenant segment.
+    pub authority_uri: Option<String>,
+    /// `--organization`: the tenant to sign in to (domain or GUID).
+    pub organization: Option<String>,
+    /// `--ca-file`: an extra CA to trust (for TLS-inspecting proxies or a sandbox).
+    pub ca_file: Option<PathBuf>,
+    /// Where the sandbox's discovery file lives (`EXO_SANDBOX_DIR`, or the default data dir).
+    pub sandbox_dir: Option<PathBuf>,
+}
+
+/// The resolved endpoints of one connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// The environment.
+    pub environment: EnvironmentName,
+    /// The Exchange base URL, always ending in `/` so that API paths join onto it, e.g.
+    /// `https://outlook.office365.com/`.
+    pub exchange: Url,
+    /// The authority including the tenant segment.
+    pub authority: Url,
+    /// The token resource, e.g. `https://outlook.office365.com`.
+    pub resource: String,
+    /// Trust: `None` for the platform's roots; a CA file for the sandbox or `--ca-file`.
+    pub trust: Trust,
+}
+
+/// Which certificate authorities a connection trusts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    /// The operating system's roots.
+    Platform,
+    /// The operating system's roots plus this CA file.
+    PlatformAnd(PathBuf),
+    /// Only this CA file (the sandbox); proxies are bypassed because it is on loopback.
+    Only(PathBuf),
+}
+
+impl Endpoints {
+    /// The `.default` scope of the resource.
+    pub fn scope(&self) -> String {
+        format!("{}/.default", self.resource.trim_end_matches('/'))
+    }
+}
+
+/// Why endpoints could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    /// Not one of the names in [`EnvironmentName::ALL`].
+    #[error(
+        "unknown environment '{0}'; use one of O365Default, O365USGovGCCHigh, O365USGovDoD, \
+         O365China, O365GermanyCloud, sandbox"
+    )]
+    UnknownEnvironment(String),
+    /// A URL that does not parse or is not https.
+    #[error("invalid {option} '{value}': {reason}")]
+    InvalidUri {
+        /// The option.
+        option: &'static str,
+        /// What was given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The sandbox discovery file is missing or unreadable.
+    #[error(
+        "no running sandbox found at {path}: {reason}; start one with `exo-sandbox serve` \
+         (or set EXO_SANDBOX_DIR to its --state directory)"
+    )]
+    SandboxNotRunning {
+        /// The discovery file looked for.
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
+}
+
+/// The discovery file a running sandbox writes into its state directory.
+#[derive(Debug, Deserialize)]
+struct SandboxDiscovery {
+    base_url: Url,
+    ca_file: PathBuf,
+}
+
+/// The name of the sandbox discovery file inside its state directory.
+pub const SANDBOX_DISCOVERY_FILE: &str = "sandbox.json";
+
+/// Resolves the endpoints for `options`.
+pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError> {
+    let environment = options.environment.unwrap_or(EnvironmentName::O365Default);
+    let cloud = environment.cloud();
+    let (mut exchange, mut authority_base, mut trust) = match environment {
+        EnvironmentName::Sandbox => {
+            let dir = options.sandbox_dir.as_deref().unwrap_or(Path::new("."));
+            let discovery = read_sandbox_discovery(dir)?;
+            let base = discovery.base_url;
+            (base.clone(), base, Trust::Only(discovery.ca_file))
+        }
+        _ => (
+            parse_static(cloud.exchange),
+            parse_static(cloud.authority_host),
+            Trust::Platform,
+        ),
+    };
+    if let Some(uri) = &options.connection_uri {
+        exchange = https_url("--connection-uri", uri)?;
+        strip_legacy_path(&mut exchange);
+    }
+    let tenant = options.organization.as_deref().unwrap_or("organizations");
+    let authority = match &options.authority_uri {
+        Some(uri) => {
+            let mut url = https_url("--authority-uri", uri)?;
+            if url.path_segments().is_none_or(|mut s| s.all(str::is_empty)) {
+                url.set_path(tenant);
+            }
+            url
+        }
+        None => {
+            authority_base.set_path(&format!(
+                "{}/{tenant}",
+                authority_base.path().trim_end_matches('/')
+            ));
+            authority_base
+        }
+    };
+    if let Some(ca) = &options.ca_file {
+        trust = match trust {
+            Trust::Only(sandbox_ca) => Trust::Only(sandbox_ca),
+            _ => Trust::PlatformAnd(ca.clone()),
+        };
+    }
+    ensure_trailing_slash(&mut exchange);
+    Ok(Endpoints {
+        environment,
+        exchange,
+        authority,
+        resource: cloud.resource.to_owned(),
+        trust,
+    })
+}
+
+fn read_sandbox_discovery(dir: &Path) -> Result<SandboxDiscovery, EnvironmentError> {
+    let path = dir.join(SANDBOX_DISCOVERY_FILE);
+    let not_running = |reason: String| EnvironmentError::SandboxNotRunning {
+        path: path.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| not_running(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| not_running(format!("unreadable discovery file ({e})")))
+}
+
+fn parse_static(url: &'static str) -> Url {
+    Url::parse(url).expect("the environment table holds valid URLs")
+}
+
+fn https_url(option: &'static str, value: &str) -> Result<Url, EnvironmentError> {
+    let invalid = |reason: String| EnvironmentError::InvalidUri {
+        option,
+        value: value.to_owned(),
+        reason,
+    };
+    let url = Url::parse(value).map_err(|e| invalid(e.to_string()))?;
+    if url.scheme() != "https" {
+        return Err(invalid("only https URLs are accepted".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("a query or fragment is not allowed here".into()));
+    }
+    Ok(url)
+}
+
+/// `https://outlook.office365.com/powershell-liveid/` → `https://outlook.office365.com`.
+fn strip_legacy_path(url: &mut Url) {
+    let path = url.path().trim_end_matches('/');
+    if path.to_ascii_lowercase().ends_with("/powershell-liveid")
+        || path.eq_ignore_ascii_case("/powershell")
+    {
+        let kept = path[..path.rfind('/').unwrap_or(0)].to_owned();
+        url.set_path(&kept);
+    }
+}
+
+fn ensure_trailing_slash(url: &mut Url) {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+}
+
+#[cfg(test)]
+mod tests;

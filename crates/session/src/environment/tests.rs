@@ -1,0 +1,183 @@
+//! Tests of endpoint resolution: the environment table, overrides and the sandbox.
+
+use super::*;
+
+fn options(environment: Option<EnvironmentName>) -> EndpointOptions {
+    EndpointOptions {
+        environment,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn each_environment_resolves_to_its_documented_hosts() {
+    let cases = [
+        (
+            None,
+            "https://outlook.office365.com/",
+            "https://login.microsoftonline.com/organizations",
+            "https://outlook.office365.com",
+        ),
+        (
+            Some(EnvironmentName::O365USGovGCCHigh),
+            "https://outlook.office365.us/",
+            "https://login.microsoftonline.us/organizations",
+            "https://outlook.office365.us",
+        ),
+        (
+            Some(EnvironmentName::O365USGovDoD),
+            "https://outlook-dod.office365.us/",
+            "https://login.microsoftonline.us/organizations",
+            "https://outlook-dod.office365.us",
+        ),
+        (
+            Some(EnvironmentName::O365China),
+            "https://outlook.office365.cn/",
+            "https://login.chinacloudapi.cn/organizations",
+            "https://outlook.office365.cn",
+        ),
+        (
+            Some(EnvironmentName::O365GermanyCloud),
+            "https://outlook.office.de/",
+            "https://login.microsoftonline.de/organizations",
+            "https://outlook.office.de",
+        ),
+    ];
+    for (environment, exchange, authority, resource) in cases {
+        let endpoints = resolve(&options(environment)).unwrap();
+        assert_eq!(endpoints.exchange.as_str(), exchange);
+        assert_eq!(endpoints.authority.as_str(), authority);
+        assert_eq!(endpoints.resource, resource);
+        assert_eq!(endpoints.scope(), format!("{resource}/.default"));
+        assert_eq!(endpoints.trust, Trust::Platform);
+    }
+}
+
+#[test]
+fn names_parse_case_insensitively_and_unknown_names_list_the_valid_ones() {
+    assert_eq!(
+        "o365usgovgcchigh".parse::<EnvironmentName>().unwrap(),
+        EnvironmentName::O365USGovGCCHigh
+    );
+    assert_eq!(
+        "Sandbox".parse::<EnvironmentName>().unwrap(),
+        EnvironmentName::Sandbox
+    );
+    let error = "O365Mars"
+        .parse::<EnvironmentName>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("unknown environment 'O365Mars'") && error.contains("O365USGovDoD"),
+        "{error}"
+    );
+}
+
+#[test]
+fn overrides_and_organization_shape_the_urls() {
+    let cases = [
+        // (connection uri, authority uri, organization, exchange, authority)
+        (
+            Some("https://outlook.office365.com/powershell-liveid/"),
+            None,
+            None,
+            "https://outlook.office365.com/",
+            "https://login.microsoftonline.com/organizations",
+        ),
+        (
+            Some("https://127.0.0.1:8443/usgov"),
+            Some("https://127.0.0.1:8443/usgov/organizations"),
+            None,
+            "https://127.0.0.1:8443/usgov/",
+            "https://127.0.0.1:8443/usgov/organizations",
+        ),
+        (
+            None,
+            None,
+            Some("contoso.onmicrosoft.com"),
+            "https://outlook.office365.com/",
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com",
+        ),
+        (
+            None,
+            Some("https://login.example.com"),
+            Some("contoso.com"),
+            "https://outlook.office365.com/",
+            "https://login.example.com/contoso.com",
+        ),
+    ];
+    for (connection_uri, authority_uri, organization, exchange, authority) in cases {
+        let endpoints = resolve(&EndpointOptions {
+            connection_uri: connection_uri.map(str::to_owned),
+            authority_uri: authority_uri.map(str::to_owned),
+            organization: organization.map(str::to_owned),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(endpoints.exchange.as_str(), exchange);
+        assert_eq!(endpoints.authority.as_str(), authority);
+    }
+}
+
+#[test]
+fn insecure_or_malformed_uris_are_refused() {
+    let cases = [
+        (
+            "http://outlook.office365.com",
+            "only https URLs are accepted",
+        ),
+        ("outlook.office365.com", "relative URL without a base"),
+        (
+            "https://outlook.office365.com/?x=1",
+            "a query or fragment is not allowed",
+        ),
+    ];
+    for (uri, reason) in cases {
+        let error = resolve(&EndpointOptions {
+            connection_uri: Some(uri.into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("--connection-uri") && error.contains(reason),
+            "{uri}: {error}"
+        );
+    }
+}
+
+#[test]
+fn the_sandbox_is_found_through_its_discovery_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = resolve(&EndpointOptions {
+        environment: Some(EnvironmentName::Sandbox),
+        sandbox_dir: Some(dir.path().to_owned()),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        missing.contains("no running sandbox found") && missing.contains("exo-sandbox serve"),
+        "{missing}"
+    );
+
+    std::fs::write(
+        dir.path().join(SANDBOX_DISCOVERY_FILE),
+        r#"{"base_url":"https://127.0.0.1:41234/","ca_file":"/state/ca.pem","pid":7,"tenants":[]}"#,
+    )
+    .unwrap();
+    let endpoints = resolve(&EndpointOptions {
+        environment: Some(EnvironmentName::Sandbox),
+        sandbox_dir: Some(dir.path().to_owned()),
+        ca_file: Some("/ignored.pem".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(endpoints.exchange.as_str(), "https://127.0.0.1:41234/");
+    assert_eq!(
+        endpoints.authority.as_str(),
+        "https://127.0.0.1:41234/organizations"
+    );
+    assert_eq!(endpoints.resource, "https://outlook.office365.com");
+    assert_eq!(endpoints.trust, Trust::Only("/state/ca.pem".into()));
+}
