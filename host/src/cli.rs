@@ -1,0 +1,321 @@
+//! The command line: clap definitions, and the two-phase parse that gives `exo connect` the
+//! parameters of the login method it is asked for.
+//!
+//! Phase one finds `--method` (and `--plugin-dir`) in the raw arguments and loads only that
+//! plugin; phase two parses with the plugin's parameters added, so that
+//! `exo connect --method certificate --help` lists them and clap validates them. Secret
+//! parameters are never accepted as values on the command line: only `--<name>-file PATH`
+//! (`-` for stdin), an environment variable, or a prompt.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{
+    ArgAction, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum,
+};
+use plugin_abi::{ParameterKind, PluginDescription};
+use session::environment::EnvironmentName;
+
+use crate::discovery;
+use crate::loader::{self, LoadedPlugin};
+
+const ABOUT: &str =
+    "Sign in to Exchange Online with any login method and run Exchange admin cmdlets";
+
+const LONG_ABOUT: &str = "\
+Sign in to Exchange Online with any login method and run Exchange admin cmdlets.
+
+Each login method is a plugin (see `exo plugins list`). `exo connect` signs in and keeps the \
+connection; `exo plugins info <method>` shows a method's parameters.";
+
+const CONNECT_AFTER_HELP: &str = "\
+Add `--method <METHOD> --help` to see that method's own parameters. Secret parameters are never \
+taken from the command line: pass `--<name>-file PATH` (`-` reads stdin), set the environment \
+variable the method names, or answer the prompt.
+
+Examples:
+  exo connect --method access-token --access-token-file token.jwt --environment sandbox
+  exo-sandbox get-token | exo connect --method access-token --access-token-file - --environment sandbox";
+
+/// `exo`'s arguments.
+#[derive(Parser, Debug)]
+#[command(name = "exo", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Options of every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every command.
+#[derive(Args, Debug)]
+pub struct GlobalArgs {
+    /// Say more on stderr: -v progress, -vv HTTP requests, -vvv redacted HTTP bodies
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Search this directory for plugins before the others (repeatable)
+    #[arg(long, value_name = "DIR", global = true)]
+    pub plugin_dir: Vec<PathBuf>,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Sign in with a login method (Connect-ExchangeOnline)
+    #[command(after_help = CONNECT_AFTER_HELP)]
+    Connect(ConnectArgs),
+
+    /// List and inspect the login-method plugins
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// `exo connect`.
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// The login method (plugin) to use, e.g. access-token
+    #[arg(long, short = 'm', value_name = "METHOD")]
+    pub method: String,
+
+    /// Where to connect.
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+
+    /// Never prompt or open a browser: fail instead (implied without a terminal)
+    #[arg(long)]
+    pub non_interactive: bool,
+}
+
+/// Where to connect.
+#[derive(Args, Debug, Clone)]
+pub struct EndpointArgs {
+    /// Cloud: O365Default, O365USGovGCCHigh, O365USGovDoD, O365China, O365GermanyCloud, or
+    /// sandbox (the local sandbox tenant) [default: O365Default]
+    #[arg(long, value_name = "NAME", env = "EXO_ENVIRONMENT")]
+    pub environment: Option<EnvironmentName>,
+
+    /// Exchange endpoint, overriding the environment's (https only)
+    #[arg(long, value_name = "URI")]
+    pub connection_uri: Option<String>,
+
+    /// Sign-in authority, overriding the environment's (https only)
+    #[arg(long, value_name = "URI")]
+    pub authority_uri: Option<String>,
+
+    /// Tenant to sign in to: its primary domain or GUID (app-only methods need it)
+    #[arg(long, value_name = "ORG")]
+    pub organization: Option<String>,
+
+    /// Also trust the CA certificates in this PEM file (e.g. a TLS-inspecting proxy)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `exo plugins …`.
+#[derive(Subcommand, Debug)]
+pub enum PluginsCommand {
+    /// Load every plugin on the search path and list them, with the ones refused and why
+    List {
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
+    /// Show one login method and its parameters
+    Info {
+        /// The method id, e.g. access-token
+        method: String,
+        /// Output format
+        #[arg(long, short, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
+}
+
+/// Output of listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for people
+    Table,
+    /// JSON for programs
+    Json,
+}
+
+/// The parsed command line, with the plugin `exo connect` asked for.
+pub struct Parsed {
+    /// The arguments.
+    pub cli: Cli,
+    /// For `exo connect`: the plugin and the method parameters given on the command line.
+    pub connect: Option<(LoadedPlugin, Vec<GivenParameter>)>,
+}
+
+/// A method parameter as given on the command line.
+pub struct GivenParameter {
+    /// The parameter's name.
+    pub name: String,
+    /// Its value; for a secret, the path given to `--<name>-file`.
+    pub value: String,
+}
+
+/// Why the command line could not be used.
+pub enum ParseError {
+    /// Clap's own error (or help/version output); it knows how to print and exit.
+    Clap(clap::Error),
+    /// The login method's plugin could not be loaded.
+    Plugin(anyhow::Error),
+}
+
+/// Parses `args` (including the program name).
+pub fn parse(args: Vec<OsString>) -> Result<Parsed, ParseError> {
+    let mut command = Cli::command();
+    let plugin = match connect_method(&args) {
+        Some(method) => {
+            let dirs = discovery::search_path(
+                &flag_values(&args, "--plugin-dir")
+                    .map(PathBuf::from)
+                    .collect::<Vec<_>>(),
+            );
+            let plugin =
+                loader::load_method(&dirs, &method).map_err(|e| ParseError::Plugin(e.into()))?;
+            command = command.mut_subcommand("connect", |connect| {
+                add_method_parameters(connect, &plugin.description)
+            });
+            Some(plugin)
+        }
+        None => None,
+    };
+    let matches = command
+        .try_get_matches_from(args)
+        .map_err(ParseError::Clap)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
+    let connect = plugin.map(|plugin| {
+        let connect_matches = matches.subcommand_matches("connect");
+        let given = plugin
+            .description
+            .parameters
+            .iter()
+            .filter_map(|spec| {
+                let id = option_name(spec.name.as_str(), spec.secret);
+                let value = if spec.kind == ParameterKind::SWITCH && !spec.secret {
+                    connect_matches?.get_flag(&id).then(|| "true".to_owned())
+                } else {
+                    connect_matches?.get_one::<String>(&id).cloned()
+                };
+                value.map(|value| GivenParameter {
+                    name: spec.name.to_string(),
+                    value,
+                })
+            })
+            .collect();
+        (plugin, given)
+    });
+    Ok(Parsed { cli, connect })
+}
+
+/// The command-line option of a method parameter: `--name`, or `--name-file` for a secret.
+pub fn option_name(name: &str, secret: bool) -> String {
+    if secret {
+        format!("{name}-file")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn add_method_parameters(command: clap::Command, description: &PluginDescription) -> clap::Command {
+    let heading = format!("Parameters of the {} method", description.method_id);
+    let mut command = command;
+    for spec in description.parameters.iter() {
+        let id = option_name(spec.name.as_str(), spec.secret);
+        let mut help = spec.help.to_string();
+        if spec.secret {
+            help.push_str(". A secret: read from this file, or `-` for stdin");
+        }
+        if let Some(var) = spec.env_var.as_ref().into_option() {
+            help.push_str(&format!(" [env: {var}]"));
+        }
+        if spec.required {
+            help.push_str(" [required]");
+        }
+        let arg = clap::Arg::new(id.clone())
+            .long(id)
+            .help(help)
+            .help_heading(heading.clone());
+        let arg = if spec.kind == ParameterKind::SWITCH && !spec.secret {
+            arg.action(ArgAction::SetTrue)
+        } else {
+            arg.value_name(value_name(spec.kind, spec.secret))
+                .action(ArgAction::Set)
+        };
+        command = command.arg(arg);
+    }
+    command
+}
+
+fn value_name(kind: ParameterKind, secret: bool) -> &'static str {
+    match kind {
+        _ if secret => "PATH",
+        ParameterKind::PATH => "PATH",
+        ParameterKind::INTEGER => "N",
+        ParameterKind::URL => "URL",
+        _ => "VALUE",
+    }
+}
+
+/// The value of `--method`/`-m` when the subcommand is `connect`.
+fn connect_method(args: &[OsString]) -> Option<String> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    let connect = words.iter().position(|w| *w == "connect")?;
+    // Only options before the subcommand name can precede it; those are exo's global options.
+    let after = &words[connect + 1..];
+    after.iter().enumerate().find_map(|(i, word)| {
+        if *word == "--method" || *word == "-m" {
+            after.get(i + 1).map(|m| (*m).to_owned())
+        } else {
+            word.strip_prefix("--method=")
+                .or_else(|| word.strip_prefix("-m="))
+                .map(str::to_owned)
+        }
+    })
+}
+
+/// Every value of option `name` (`--name VALUE` or `--name=VALUE`) in the raw arguments.
+fn flag_values<'a>(args: &'a [OsString], name: &'a str) -> impl Iterator<Item = String> + 'a {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let mut values = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if *word == name {
+            values.extend(words.get(i + 1).map(|v| (*v).to_owned()));
+        } else if let Some(value) = word
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+        {
+            values.push(value.to_owned());
+        }
+    }
+    values.into_iter()
+}
+
+/// How many `-v` were given, counted before parsing so that logging covers plugin loading.
+pub fn verbosity(args: &[OsString]) -> u8 {
+    args.iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .take_while(|a| *a != "--")
+        .map(|a| match a {
+            "--verbose" => 1,
+            _ if a.len() > 1
+                && a.starts_with('-')
+                && !a.starts_with("--")
+                && a[1..].bytes().all(|b| b == b'v') =>
+            {
+                a.len() - 1
+            }
+            _ => 0,
+        })
+        .sum::<usize>()
+        .min(u8::MAX as usize) as u8
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! Rendering rows for people: aligned, left-justified columns.
+
+use std::io::{self, Write};
+
+/// Writes `rows` under `header` as aligned columns separated by two spaces. The last column
+/// is not padded; a header of empty cells is not printed.
+pub fn write_table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let header = header.iter().any(|h| !h.is_empty()).then_some(&header);
+    for row in header.into_iter().chain(rows) {
+        let last = row.len().saturating_sub(1);
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i < last {
+                let pad = widths[i] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `at 2026-11-22 14:05:09 UTC (in 59 min)` for a Unix time.
+pub fn describe_expiry(unix_seconds: i64) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("at Unix time {unix_seconds}"));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let minutes = (unix_seconds - now) / 60;
+    let relative = match minutes {
+        m if m < 0 => format!("{} min ago", -m),
+        m if m < 120 => format!("in {m} min"),
+        m => format!("in {} h", m / 60),
+    };
+    format!("at {at} ({relative})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_aligned_to_the_widest_cell() {
+        let mut out = Vec::new();
+        let rows = vec![
+            vec![
+                "access-token".to_owned(),
+                "1.0.0".to_owned(),
+                "/p/libaccess_token.so".to_owned(),
+            ],
+            vec![
+                "sso".to_owned(),
+                "10.2.0".to_owned(),
+                "/p/libsso.so".to_owned(),
+            ],
+        ];
+        write_table(&mut out, &["METHOD", "VERSION", "PATH"], &rows).unwrap();
+        expect_test::expect![[r#"
+            METHOD        VERSION  PATH
+            access-token  1.0.0    /p/libaccess_token.so
+            sso           10.2.0   /p/libsso.so
+        "#]]
+        .assert_eq(&String::from_utf8(out).unwrap());
+    }
+}
