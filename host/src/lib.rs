@@ -1,0 +1,47 @@
+//! `exo`: sign in to Exchange Online with any login method and run Exchange admin cmdlets.
+//!
+//! The host is thin: it parses the command line ([`cli`]), finds and loads the one plugin a
+//! command needs ([`discovery`], [`loader`]), lends it the host's services ([`services`],
+//! [`http`]) on a blocking thread, and hands the tokens to the session core.
+
+pub mod cli;
+pub mod commands;
+pub mod discovery;
+pub mod http;
+pub mod loader;
+pub mod logging;
+pub mod output;
+pub mod parameters;
+pub mod services;
+
+use std::process::ExitCode;
+
+/// Runs `exo` with the process's arguments; the whole of `main`.
+pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    logging::init(cli::verbosity(&args));
+    let parsed = match cli::parse(args) {
+        Ok(parsed) => parsed,
+        Err(cli::ParseError::Clap(error)) => error.exit(),
+        Err(cli::ParseError::Plugin(error)) => return report(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report(&anyhow::Error::new(error).context("cannot start the async runtime"));
+        }
+    };
+    match runtime.block_on(commands::run(parsed)) {
+        Ok(code) => code,
+        Err(error) => report(&error),
+    }
+}
+
+/// Prints `error` with its causes on one line and fails.
+fn report(error: &anyhow::Error) -> ExitCode {
+    eprintln!("exo: error: {error:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,163 @@
+//! `exo connect` with the access-token plugin: where the secret may come from, what is
+//! refused, and that it never shows up in any output.
+
+use serde_json::json;
+use support::{Run, TestEnv, now, unsigned_jwt};
+
+const TENANT: &str = "6f9c0e6c-3f7b-4f8f-9d0a-1c2b3d4e5f60";
+
+fn user_token(expires_in: i64) -> String {
+    unsigned_jwt(&json!({
+        "aud": "https://outlook.office365.com",
+        "iss": format!("https://sts.windows.net/{TENANT}/"),
+        "tid": TENANT,
+        "upn": "admin@contoso.onmicrosoft.com",
+        "scp": "AdminApi.AccessAsUser.All",
+        "exp": now() + expires_in,
+    }))
+}
+
+fn assert_connected(run: &Run) {
+    assert!(
+        run.stdout.starts_with(&format!(
+            "Connected to O365Default as admin@contoso.onmicrosoft.com (tenant {TENANT})"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_token_comes_from_a_file_stdin_or_the_environment() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let token = user_token(3600);
+    let file = env.root().join("token.jwt");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+
+    let from_file = env
+        .exo()
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&file)
+        .run();
+    assert_connected(&from_file.success());
+
+    let from_stdin = env
+        .exo()
+        .args(["connect", "-m", "access-token", "--access-token-file", "-"])
+        .stdin(token.clone())
+        .run();
+    assert_connected(&from_stdin.success());
+
+    let from_env = env
+        .exo()
+        .args(["connect", "-m", "access-token"])
+        .env("EXO_ACCESS_TOKEN", &token)
+        .run();
+    assert_connected(&from_env.success());
+}
+
+#[test]
+fn a_secret_on_the_command_line_is_refused_without_echoing_it() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let token = user_token(3600);
+    let run = env
+        .exo()
+        .args(["connect", "-m", "access-token", "--access-token", &token])
+        .run()
+        .fails_with(2);
+    assert!(
+        run.stderr.contains("unexpected argument '--access-token'"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&token) && !run.stdout.contains(&token));
+}
+
+#[test]
+fn missing_expired_or_foreign_tokens_fail_with_a_reason() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let missing = env
+        .exo()
+        .args(["connect", "-m", "access-token"])
+        .run()
+        .fails_with(1);
+    assert!(
+        missing
+            .stderr
+            .contains("missing --access-token-file (or set EXO_ACCESS_TOKEN)"),
+        "{}",
+        missing.stderr
+    );
+
+    let empty = env.root().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let run = env
+        .exo()
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&empty)
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("cannot use the secret file") && run.stderr.contains("it is empty"),
+        "{}",
+        run.stderr
+    );
+
+    let expired = user_token(-600);
+    let run = env
+        .exo()
+        .args(["connect", "-m", "access-token"])
+        .env("EXO_ACCESS_TOKEN", &expired)
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("the access token expired 10 min ago"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&expired));
+
+    let token = user_token(3600);
+    let run = env
+        .exo()
+        .args([
+            "connect",
+            "-m",
+            "access-token",
+            "--environment",
+            "O365USGovGCCHigh",
+        ])
+        .env("EXO_ACCESS_TOKEN", &token)
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("this connection needs a token for https://outlook.office365.us"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_token_never_appears_in_any_output_even_at_the_highest_verbosity() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let token = user_token(3600);
+    let run = env
+        .exo()
+        .args([
+            "-vvv",
+            "connect",
+            "-m",
+            "access-token",
+            "--access-token-file",
+            "-",
+        ])
+        .stdin(token.clone())
+        .run();
+    let run = run.success();
+    let signature_free = token.rsplit_once('.').map(|(signed, _)| signed).unwrap();
+    assert!(
+        !run.stdout.contains(signature_free) && !run.stderr.contains(signature_free),
+        "{run:?}"
+    );
+}

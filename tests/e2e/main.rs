@@ -1,0 +1,6 @@
+//! exo's end-to-end tests: the real `exo` binary, real plugin libraries (and, where a test says
+//! so, the sandbox tenant on an ephemeral loopback port).
+#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
+
+mod connect;
+mod plugins;

@@ -1,0 +1,313 @@
+//! Support for exo's end-to-end tests.
+//!
+//! Tests run the real `exo` binary as a subprocess against real plugin libraries. The workspace
+//! is built once per test run (`cargo build --workspace --all-targets`, the same command as
+//! `cargo xtask ci`, so it is a no-op after CI's build); each test then gets its own throwaway
+//! layout: `bin/exo` (a hard link to the built binary, so that "next to the executable" means
+//! this test's `bin/plugins/`), the plugins it chooses, and an empty home directory.
+
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// `target/<profile>`, where the binaries and plugin libraries are.
+pub fn profile_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // The test binary is target/<profile>/deps/e2e-<hash>.
+        let exe = std::env::current_exe().expect("the test binary knows its path");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("tests run from target/<profile>/deps")
+            .to_owned()
+    })
+}
+
+/// Builds the workspace once per test run. Under nextest every test is a process of its own,
+/// so a marker file named after the run id (behind a file lock) says the build is done.
+pub fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = profile_dir();
+        let marker = std::env::var("NEXTEST_RUN_ID")
+            .ok()
+            .map(|id| dir.join(format!(".e2e-built-{id}")));
+        if marker.as_deref().is_some_and(Path::exists) {
+            return;
+        }
+        let lock =
+            std::fs::File::create(dir.join(".e2e-build.lock")).expect("create the build lock");
+        lock.lock().expect("take the build lock");
+        if marker.as_deref().is_some_and(Path::exists) {
+            return;
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--target-dir",
+        ]);
+        build.arg(dir.parent().expect("target/<profile> has a parent"));
+        match dir.file_name().and_then(OsStr::to_str) {
+            Some("debug") => {}
+            Some("release") => {
+                build.arg("--release");
+            }
+            Some(profile) => {
+                build.args(["--profile", profile]);
+            }
+            None => panic!("unexpected target directory {}", dir.display()),
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build --workspace failed; the end-to-end tests need its output"
+        );
+        if let Some(marker) = marker {
+            std::fs::write(marker, b"").expect("write the build marker");
+        }
+    });
+}
+
+/// The built library of plugin or fixture `crate_name` (e.g. `access-token`).
+pub fn library(crate_name: &str) -> PathBuf {
+    ensure_built();
+    let path = profile_dir().join(library_file_name(crate_name));
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
+}
+
+/// `libfoo_bar.so` for `foo-bar`.
+pub fn library_file_name(name: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        name.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// One test's world: its own `exo`, plugin folder and home directory.
+pub struct TestEnv {
+    root: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A layout with the given plugins bundled next to `exo`.
+    pub fn with_plugins(plugins: &[&str]) -> Self {
+        ensure_built();
+        let scratch = profile_dir().join("e2e");
+        std::fs::create_dir_all(&scratch).expect("create the scratch dir");
+        let root = tempfile::Builder::new()
+            .prefix("t")
+            .tempdir_in(&scratch)
+            .expect("create a temp dir");
+        let env = Self { root };
+        std::fs::create_dir_all(env.bundled_plugins()).expect("create bin/plugins");
+        let exe = format!("exo{}", std::env::consts::EXE_SUFFIX);
+        let built = profile_dir().join(&exe);
+        let linked = env.bin().join(&exe);
+        if std::fs::hard_link(&built, &linked).is_err() {
+            std::fs::copy(&built, &linked).expect("copy exo");
+        }
+        for dir in [env.home(), env.data_home()] {
+            std::fs::create_dir_all(dir).expect("create the home dirs");
+        }
+        for plugin in plugins {
+            env.install(plugin, &env.bundled_plugins());
+        }
+        env
+    }
+
+    /// The test's root directory.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The folder holding `exo`.
+    pub fn bin(&self) -> PathBuf {
+        self.root().join("bin")
+    }
+
+    /// The `plugins/` folder next to `exo`.
+    pub fn bundled_plugins(&self) -> PathBuf {
+        self.bin().join("plugins")
+    }
+
+    /// `$HOME`.
+    pub fn home(&self) -> PathBuf {
+        self.root().join("home")
+    }
+
+    /// `$XDG_DATA_HOME`.
+    pub fn data_home(&self) -> PathBuf {
+        self.home().join(".local/share")
+    }
+
+    /// Copies the built library of `name` into `dir` (created if needed); returns its path.
+    pub fn install(&self, name: &str, dir: &Path) -> PathBuf {
+        self.install_as(name, dir, &library_file_name(name))
+    }
+
+    /// Copies the built library of `name` into `dir` under `file_name`.
+    pub fn install_as(&self, name: &str, dir: &Path, file_name: &str) -> PathBuf {
+        std::fs::create_dir_all(dir).expect("create the plugin dir");
+        let target = dir.join(file_name);
+        std::fs::copy(library(name), &target).expect("copy the plugin");
+        target
+    }
+
+    /// A new `exo` command in this world (no `EXO_*` variables from the caller).
+    pub fn exo(&self) -> Exo {
+        let mut command = Command::new(
+            self.bin()
+                .join(format!("exo{}", std::env::consts::EXE_SUFFIX)),
+        );
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("EXO_") {
+                command.env_remove(&key);
+            }
+        }
+        command
+            .env("HOME", self.home())
+            .env("XDG_DATA_HOME", self.data_home())
+            .env("XDG_STATE_HOME", self.home().join(".local/state"))
+            .env("XDG_CONFIG_HOME", self.home().join(".config"))
+            .env("XDG_CACHE_HOME", self.home().join(".cache"))
+            .env_remove("RUST_BACKTRACE")
+            .current_dir(self.root());
+        Exo {
+            command,
+            stdin: None,
+        }
+    }
+}
+
+/// An `exo` command being set up.
+pub struct Exo {
+    command: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Exo {
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    /// Adds a path argument.
+    pub fn arg_path(mut self, path: &Path) -> Self {
+        self.command.arg(path);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Feeds `input` on stdin.
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// Runs it to completion.
+    pub fn run(mut self) -> Run {
+        self.command.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.command.spawn().expect("start exo");
+        if let Some(input) = self.stdin.take() {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            stdin.write_all(&input).expect("write stdin");
+        }
+        let output = child.wait_with_output().expect("wait for exo");
+        Run {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a finished `exo` printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns `self`.
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert!(
+            self.status.success(),
+            "exo failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts an ordinary failure (exit code `code`, not a signal or abort) and returns `self`.
+    #[track_caller]
+    pub fn fails_with(self, code: i32) -> Self {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Standard output parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// An unsigned JWT with `claims` (for the access-token plugin, which does not verify).
+pub fn unsigned_jwt(claims: &serde_json::Value) -> String {
+    let encode = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        encode(&serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+        encode(claims)
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
