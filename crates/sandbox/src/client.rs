@@ -1,0 +1,225 @@
+//! Client helpers that speak the real protocol to a sandbox over HTTPS, trusting only the
+//! sandbox CA (never "accept invalid certificates"). Used by `exo-sandbox get-token`, by tests
+//! and by the README demo.
+//!
+//! The blocking functions use `reqwest::blocking`: call them from synchronous code (or
+//! `spawn_blocking`), not from inside an async task.
+
+use serde::Deserialize;
+use serde_json::json;
+use url::Url;
+use uuid::Uuid;
+
+use crate::jwt::{self, Alg};
+use crate::keys;
+
+/// A token endpoint success (client credentials: v2 integers).
+#[derive(Clone, Deserialize)]
+pub struct TokenResponse {
+    /// `Bearer`.
+    pub token_type: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    /// Extended lifetime in seconds.
+    #[serde(default)]
+    pub ext_expires_in: Option<u64>,
+    /// The access token (a secret).
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("access_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The CA PEM is unusable.
+    #[error("the sandbox CA certificate is not valid PEM: {0}")]
+    Ca(String),
+    /// The certificate PEM is unusable.
+    #[error("the certificate is not a valid PEM certificate")]
+    Certificate,
+    /// The private key PEM is unusable.
+    #[error("the private key is not a valid PEM RSA private key (PKCS#8 or PKCS#1)")]
+    Key,
+    /// Signing failed.
+    #[error("signing the client assertion failed")]
+    Sign,
+    /// Transport error.
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The service answered with an error body.
+    #[error("{status}: {error}: {description}")]
+    Service {
+        /// HTTP status.
+        status: u16,
+        /// The `error` field.
+        error: String,
+        /// The `error_description` field.
+        description: String,
+        /// The `error_codes` field.
+        codes: Vec<u64>,
+    },
+}
+
+/// How to build a client assertion.
+#[derive(Clone, Debug)]
+pub struct AssertionOptions {
+    /// PS256 with `x5t#S256` (current documentation) or RS256 with `x5t` (previous).
+    pub alg: Alg,
+    /// Add `x5c` (the certificate).
+    pub include_x5c: bool,
+    /// Add `iat` and `nbf` (optional for the service).
+    pub include_iat_nbf: bool,
+    /// `exp` = now + this.
+    pub lifetime_seconds: i64,
+}
+
+impl Default for AssertionOptions {
+    fn default() -> Self {
+        AssertionOptions {
+            alg: Alg::Ps256,
+            include_x5c: false,
+            include_iat_nbf: true,
+            lifetime_seconds: 600,
+        }
+    }
+}
+
+/// `{base_url}{tenant}/oauth2/v2.0/token`; `base_url` may carry a cloud prefix (`…/usgov/`).
+pub fn token_endpoint(base_url: &Url, tenant: &str) -> String {
+    format!(
+        "{}/{tenant}/oauth2/v2.0/token",
+        base_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// Builds a signed client assertion (RFC 7523) for `client_id` with its certificate and key.
+pub fn client_assertion(
+    token_endpoint: &str,
+    client_id: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    options: &AssertionOptions,
+) -> Result<String, ClientError> {
+    let cert = keys::cert_der_from_pem(cert_pem).ok_or(ClientError::Certificate)?;
+    let key = keys::rsa_key_from_pem(key_pem).ok_or(ClientError::Key)?;
+    let (x5t, x5t_s256) = keys::thumbprints(&cert);
+    let mut header = match options.alg {
+        Alg::Ps256 => json!({"alg": "PS256", "typ": "JWT", "x5t#S256": x5t_s256}),
+        Alg::Rs256 => json!({"alg": "RS256", "typ": "JWT", "x5t": x5t}),
+    };
+    if options.include_x5c {
+        header["x5c"] = json!([base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            &cert
+        )]);
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut claims = json!({
+        "aud": token_endpoint, "iss": client_id, "sub": client_id,
+        "jti": Uuid::new_v4(), "exp": now + options.lifetime_seconds,
+    });
+    if options.include_iat_nbf {
+        claims["iat"] = json!(now);
+        claims["nbf"] = json!(now);
+    }
+    jwt::sign(options.alg, &key, &header, &claims).map_err(|_| ClientError::Sign)
+}
+
+/// A blocking HTTP client trusting only the sandbox CA.
+pub fn blocking_http_client(ca_pem: &str) -> Result<reqwest::blocking::Client, ClientError> {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+        .map_err(|e| ClientError::Ca(e.to_string()))?;
+    Ok(reqwest::blocking::Client::builder()
+        .tls_certs_only([ca])
+        .build()?)
+}
+
+/// An async HTTP client trusting only the sandbox CA.
+pub fn http_client(ca_pem: &str) -> Result<reqwest::Client, ClientError> {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+        .map_err(|e| ClientError::Ca(e.to_string()))?;
+    Ok(reqwest::Client::builder().tls_certs_only([ca]).build()?)
+}
+
+/// Posts `grant_type=client_credentials` with a ready-made assertion (certificate or
+/// federated) and returns the token response.
+pub fn assertion_token(
+    base_url: &Url,
+    ca_pem: &str,
+    tenant: &str,
+    client_id: &str,
+    assertion: &str,
+    scope: &str,
+) -> Result<TokenResponse, ClientError> {
+    let http = blocking_http_client(ca_pem)?;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("scope", scope),
+        (
+            "client_assertion_type",
+            crate::identity::assertion::JWT_BEARER,
+        ),
+        ("client_assertion", assertion),
+    ];
+    let response = http
+        .post(token_endpoint(base_url, tenant))
+        .form(&form)
+        .send()?;
+    let status = response.status();
+    let body: serde_json::Value = response.json()?;
+    if !status.is_success() {
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        return Err(ClientError::Service {
+            status: status.as_u16(),
+            error: text("error"),
+            description: text("error_description"),
+            codes: body
+                .get("error_codes")
+                .and_then(|c| c.as_array())
+                .map(|c| c.iter().filter_map(|v| v.as_u64()).collect())
+                .unwrap_or_default(),
+        });
+    }
+    serde_json::from_value(body).map_err(|e| ClientError::Service {
+        status: status.as_u16(),
+        error: "invalid_response".into(),
+        description: e.to_string(),
+        codes: vec![],
+    })
+}
+
+/// Client credentials with a certificate: a PS256 + `x5t#S256` assertion, `aud` = the token
+/// endpoint of `tenant`.
+pub fn client_credentials_token(
+    base_url: &Url,
+    ca_pem: &str,
+    tenant: &str,
+    client_id: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    scope: &str,
+) -> Result<TokenResponse, ClientError> {
+    let assertion = client_assertion(
+        &token_endpoint(base_url, tenant),
+        client_id,
+        cert_pem,
+        key_pem,
+        &AssertionOptions::default(),
+    )?;
+    assertion_token(base_url, ca_pem, tenant, client_id, &assertion, scope)
+}

@@ -1,0 +1,52 @@
+use super::redirect_matches;
+
+#[test]
+fn loopback_redirect_rules() {
+    let cases = [
+        ("http://localhost", "http://localhost", true),
+        ("http://localhost", "http://localhost:51234", true),
+        ("http://localhost", "http://localhost:51234/", true),
+        ("http://localhost", "http://127.0.0.1:8400", true),
+        ("http://localhost", "http://[::1]:8400", false),
+        ("http://localhost", "https://localhost:8400", false),
+        ("http://localhost", "http://localhost:8400/callback", false),
+        (
+            "http://localhost/MyApp",
+            "http://localhost:1234/MyApp",
+            true,
+        ),
+        (
+            "http://localhost/MyApp",
+            "http://localhost:1234/myapp",
+            false,
+        ),
+        (
+            "http://localhost",
+            "http://localhost.evil.example:80",
+            false,
+        ),
+        (
+            "http://localhost",
+            "http://evil.example/?x=http://localhost",
+            false,
+        ),
+        (
+            "https://login.microsoftonline.com/common/oauth2/nativeclient",
+            "https://login.microsoftonline.com/common/oauth2/nativeclient",
+            true,
+        ),
+        (
+            "https://login.microsoftonline.com/common/oauth2/nativeclient",
+            "https://login.microsoftonline.com:444/common/oauth2/nativeclient",
+            false,
+        ),
+        ("http://localhost", "not a url", false),
+    ];
+    for (registered, given, expected) in cases {
+        assert_eq!(
+            redirect_matches(registered, given),
+            expected,
+            "{registered} vs {given}"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: every flow over real HTTPS (reqwest trusting only the sandbox CA).
+
+mod support;
+
+mod bad_input;
+mod cli;
+mod exchange;
+mod faults;
+mod identity;
+mod legacy;
+mod managed_identity;
+mod pages;
