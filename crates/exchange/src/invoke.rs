@@ -1,0 +1,509 @@
+//! `POST {exchange}/adminapi/beta/{tenant}/InvokeCommand`: one cmdlet, every page.
+//!
+//! - Headers as the reference module sends them (`exchange-online.md` §5.3): the bearer token,
+//!   `X-AnchorMailbox`, `connection-id`, one `client-request-id` per cmdlet kept across pages
+//!   and retries, `Prefer: odata.maxpagesize=N`, `X-CmdletName`, `X-ClientApplication`.
+//! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
+//!   asks for at most what is still missing. The next page is fetched while the current one is
+//!   handed to the caller, so output overlaps the network; at most two pages are in memory.
+//! - Failures: a 401 renews the token once and retries; 429 and 503 wait for `Retry-After` (or
+//!   back off exponentially) and retry; 502, 504 and broken connections are retried only for
+//!   cmdlets that merely read, since a lost answer to `New-Mailbox` may hide a mailbox that was
+//!   made. Exchange's own error message is kept.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use url::Url;
+use uuid::Uuid;
+
+use crate::cmdlet::Cmdlet;
+
+/// Where and as whom a cmdlet runs.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The Exchange base URL, ending in `/`.
+    pub exchange: Url,
+    /// The tenant in the URL: a GUID or a domain (the delegated organization for partners).
+    pub tenant: String,
+    /// The connection's id (`connection-id`).
+    pub connection_id: Uuid,
+    /// The `X-AnchorMailbox` value, e.g. `UPN:admin@contoso.onmicrosoft.com`.
+    pub anchor_mailbox: String,
+    /// The largest page to ask for (1–1000).
+    pub page_size: u32,
+    /// `X-ClientApplication`.
+    pub client_application: String,
+}
+
+impl Target {
+    /// The InvokeCommand URL.
+    pub fn invoke_url(&self) -> Result<Url, url::ParseError> {
+        self.exchange
+            .join(&format!("adminapi/beta/{}/InvokeCommand", self.tenant))
+    }
+}
+
+/// The anchor mailbox of an app-only connection: the static system mailbox the reference
+/// module uses (`exchange-online.md` §5.3).
+pub fn app_anchor_mailbox(tenant_id: &str) -> String {
+    format!("APP:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{tenant_id}")
+}
+
+/// Gives access tokens; implemented over the session core.
+pub trait TokenSource {
+    /// A valid token; with `rejected`, one other than that token (which got a 401).
+    fn token(&self, rejected: Option<&str>) -> impl Future<Output = Result<String, String>> + Send;
+}
+
+/// How often and how long to retry.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// The first back-off delay; it doubles with each retry.
+    pub base_delay: Duration,
+    /// The longest single wait, `Retry-After` included.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Five retries from one second, like the reference module's six tries.
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The rows, as JSON objects in Exchange's own text.
+    pub rows: Vec<Box<RawValue>>,
+    /// Warnings Exchange attached (`@adminapi.warnings`).
+    pub warnings: Vec<String>,
+}
+
+/// What a finished invocation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Rows handed over.
+    pub rows: u64,
+    /// Pages fetched.
+    pub pages: u64,
+}
+
+/// Why a cmdlet failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// No token could be had.
+    #[error("{0}")]
+    Token(String),
+    /// Exchange answered with an error.
+    #[error("{cmdlet} failed: {message} (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Exchange {
+        /// The cmdlet.
+        cmdlet: String,
+        /// The HTTP status.
+        status: u16,
+        /// Exchange's error code or exception type.
+        code: Option<String>,
+        /// Exchange's message.
+        message: String,
+    },
+    /// The network failed, retries included.
+    #[error("{cmdlet} failed on page {page}: {message}")]
+    Network {
+        /// The cmdlet.
+        cmdlet: String,
+        /// The page that failed (1-based).
+        page: u64,
+        /// What happened.
+        message: String,
+    },
+    /// A response was not what InvokeCommand returns.
+    #[error("{cmdlet}: page {page} is not a valid InvokeCommand response ({reason})")]
+    Malformed {
+        /// The cmdlet.
+        cmdlet: String,
+        /// The page (1-based).
+        page: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The caller could not take a page (its output failed).
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+}
+
+/// Runs `cmdlet` on `target`, handing each page to `on_page` as it arrives.
+pub async fn invoke(
+    http: &reqwest::Client,
+    target: &Target,
+    cmdlet: &Cmdlet,
+    tokens: &impl TokenSource,
+    policy: RetryPolicy,
+    mut on_page: impl FnMut(Page) -> std::io::Result<()>,
+) -> Result<Summary, InvokeError> {
+    let url = target.invoke_url().map_err(|e| InvokeError::Malformed {
+        cmdlet: cmdlet.name.clone(),
+        page: 0,
+        reason: format!("bad Exchange URL: {e}"),
+    })?;
+    let request = Request {
+        http,
+        target,
+        cmdlet,
+        tokens,
+        policy,
+        body: serde_json::to_vec(&cmdlet.body()).expect("a JSON value serializes"),
+        request_id: Uuid::new_v4(),
+        limit: result_size(cmdlet),
+    };
+    let mut summary = Summary::default();
+    let mut fetched = request.fetch(url, 1, 0).await?;
+    loop {
+        summary.pages += 1;
+        let mut page = fetched.page;
+        if let Some(limit) = request.limit {
+            page.rows
+                .truncate(limit.saturating_sub(summary.rows) as usize);
+        }
+        summary.rows += page.rows.len() as u64;
+        let more = request.limit.is_none_or(|limit| summary.rows < limit);
+        match fetched.next_link.filter(|_| more) {
+            Some(next) => {
+                let (next, output) = tokio::join!(
+                    request.fetch(next, summary.pages + 1, summary.rows),
+                    async { on_page(page) }
+                );
+                output.map_err(InvokeError::Output)?;
+                fetched = next?;
+            }
+            None => {
+                on_page(page).map_err(InvokeError::Output)?;
+                return Ok(summary);
+            }
+        }
+    }
+}
+
+/// `-ResultSize N` as a client-side limit; `Unlimited` or absent means none.
+fn result_size(cmdlet: &Cmdlet) -> Option<u64> {
+    match cmdlet.parameter("ResultSize")? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+struct Request<'a, T> {
+    http: &'a reqwest::Client,
+    target: &'a Target,
+    cmdlet: &'a Cmdlet,
+    tokens: &'a T,
+    policy: RetryPolicy,
+    body: Vec<u8>,
+    request_id: Uuid,
+    limit: Option<u64>,
+}
+
+struct Fetched {
+    page: Page,
+    next_link: Option<Url>,
+}
+
+impl<T: TokenSource> Request<'_, T> {
+    /// Fetches one page, retrying as the module does.
+    async fn fetch(&self, url: Url, page: u64, rows_so_far: u64) -> Result<Fetched, InvokeError> {
+        let page_size = match self.limit {
+            Some(limit) => limit
+                .saturating_sub(rows_so_far)
+                .clamp(1, u64::from(self.target.page_size)),
+            None => u64::from(self.target.page_size),
+        };
+        let mut token = self.tokens.token(None).await.map_err(InvokeError::Token)?;
+        let mut renewed = false;
+        let mut retries = 0;
+        loop {
+            let failure = match self.send(&url, &token, page_size).await {
+                Ok((status, _, body)) if status.is_success() => return self.parse(page, &body),
+                Ok((StatusCode::UNAUTHORIZED, _, _)) if !renewed => {
+                    tracing::info!(target: "exo::invoke", "{}: token rejected (401); renewing it once", self.cmdlet.name);
+                    token = self
+                        .tokens
+                        .token(Some(&token))
+                        .await
+                        .map_err(InvokeError::Token)?;
+                    renewed = true;
+                    continue;
+                }
+                Ok((status, headers, body)) => {
+                    let retryable = matches!(
+                        status,
+                        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                    ) || (self.cmdlet.is_idempotent()
+                        && matches!(
+                            status,
+                            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+                        ));
+                    let error = exchange_error(&self.cmdlet.name, status, &headers, &body);
+                    if !retryable {
+                        return Err(error);
+                    }
+                    Failure {
+                        reason: error.to_string(),
+                        retry_after: retry_after(&headers),
+                    }
+                }
+                Err(error) => {
+                    let reason = describe(&error);
+                    // A request that never left may always be sent again.
+                    if !(error.is_connect() || self.cmdlet.is_idempotent()) {
+                        return Err(InvokeError::Network {
+                            cmdlet: self.cmdlet.name.clone(),
+                            page,
+                            message: reason,
+                        });
+                    }
+                    Failure {
+                        reason,
+                        retry_after: None,
+                    }
+                }
+            };
+            if retries >= self.policy.max_retries {
+                return Err(InvokeError::Network {
+                    cmdlet: self.cmdlet.name.clone(),
+                    page,
+                    message: format!(
+                        "{} (gave up after {} attempts)",
+                        failure.reason,
+                        retries + 1
+                    ),
+                });
+            }
+            let delay = failure
+                .retry_after
+                .unwrap_or_else(|| self.policy.base_delay.saturating_mul(1 << retries.min(16)))
+                .min(self.policy.max_delay);
+            retries += 1;
+            tracing::warn!(
+                target: "exo::invoke",
+                "{}: {}; retrying page {page} in {:.1} s (retry {retries} of {})",
+                self.cmdlet.name,
+                failure.reason,
+                delay.as_secs_f64(),
+                self.policy.max_retries
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send(
+        &self,
+        url: &Url,
+        token: &str,
+        page_size: u64,
+    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), reqwest::Error> {
+        tracing::debug!(target: "exo::http", "→ POST {url} ({}, request {})", self.cmdlet.name, self.request_id);
+        let started = std::time::Instant::now();
+        let response = self
+            .http
+            .post(url.clone())
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .header("X-AnchorMailbox", &self.target.anchor_mailbox)
+            .header("connection-id", self.target.connection_id.to_string())
+            .header("client-request-id", self.request_id.to_string())
+            .header("Prefer", format!("odata.maxpagesize={page_size}"))
+            .header("X-CmdletName", &self.cmdlet.name)
+            .header("X-ClientApplication", &self.target.client_application)
+            .header("X-ResponseFormat", "json")
+            .header("X-SerializationLevel", "Partial")
+            .body(self.body.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?;
+        tracing::debug!(
+            target: "exo::http",
+            "← {status} ({} bytes) in {} ms",
+            body.len(),
+            started.elapsed().as_millis()
+        );
+        Ok((status, headers, body))
+    }
+
+    fn parse(&self, page: u64, body: &[u8]) -> Result<Fetched, InvokeError> {
+        let malformed = |reason: String| InvokeError::Malformed {
+            cmdlet: self.cmdlet.name.clone(),
+            page,
+            reason,
+        };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Fetched {
+                page: Page::default(),
+                next_link: None,
+            });
+        }
+        let envelope: Envelope<'_> =
+            serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+        let rows = match envelope.value {
+            Some(value) => serde_json::from_str::<Vec<Box<RawValue>>>(value.get())
+                .map_err(|e| malformed(format!("\"value\" is not a list ({e})")))?,
+            // A single object (e.g. what New-Mailbox returns): the body minus its annotations.
+            None => {
+                let mut object: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
+                object
+                    .retain(|key, _| !key.starts_with("@odata.") && !key.starts_with("@adminapi."));
+                if object.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![
+                        RawValue::from_string(serde_json::Value::Object(object).to_string())
+                            .map_err(|e| malformed(e.to_string()))?,
+                    ]
+                }
+            }
+        };
+        let next_link = envelope
+            .next_link
+            .map(|link| {
+                self.target
+                    .exchange
+                    .join(&link)
+                    .map_err(|e| malformed(format!("bad @odata.nextLink ({e})")))
+            })
+            .transpose()?;
+        let warnings = envelope
+            .warnings
+            .into_iter()
+            .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_owned))
+            .collect();
+        Ok(Fetched {
+            page: Page { rows, warnings },
+            next_link,
+        })
+    }
+}
+
+struct Failure {
+    reason: String,
+    retry_after: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+    #[serde(rename = "@adminapi.warnings", default)]
+    warnings: Vec<serde_json::Value>,
+}
+
+/// `Retry-After` in seconds (an HTTP date is treated as "soon": one second).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    Some(
+        value
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(1)),
+    )
+}
+
+/// Exchange's error, from its body (`{"error":{"code","message","details":[…]}}`), its
+/// `x-ExceptionType` header, or the status alone.
+fn exchange_error(
+    cmdlet: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> InvokeError {
+    #[derive(Deserialize)]
+    struct ErrorEnvelope {
+        error: ErrorBody,
+    }
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        code: Option<String>,
+        message: Option<String>,
+        #[serde(default)]
+        details: Vec<ErrorDetail>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorDetail {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let exception = headers
+        .get("x-ExceptionType")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let parsed = serde_json::from_slice::<ErrorEnvelope>(body)
+        .ok()
+        .map(|e| e.error);
+    let detail = parsed.as_ref().and_then(|e| e.details.first());
+    // details[0].message is often "<ExceptionCode>|<ExceptionType>|<message>".
+    let message = detail
+        .and_then(|d| d.message.as_deref())
+        .map(|m| m.rsplit('|').next().unwrap_or(m).trim().to_owned())
+        .or_else(|| parsed.as_ref().and_then(|e| e.message.clone()))
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| match status {
+            StatusCode::FORBIDDEN => format!(
+                "access denied: the account has no Exchange role that allows {cmdlet}, or {cmdlet} does not exist"
+            ),
+            StatusCode::UNAUTHORIZED => "Exchange rejected the token".to_owned(),
+            _ => {
+                let text = String::from_utf8_lossy(body);
+                let text = text.trim();
+                if text.is_empty() || text.len() > 300 {
+                    status.canonical_reason().unwrap_or("error").to_owned()
+                } else {
+                    text.to_owned()
+                }
+            }
+        });
+    let code = detail
+        .and_then(|d| d.code.clone())
+        .or_else(|| parsed.as_ref().and_then(|e| e.code.clone()))
+        .or(exception);
+    InvokeError::Exchange {
+        cmdlet: cmdlet.to_owned(),
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+/// A reqwest error with its causes, without its URL.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "the request timed out".to_owned()
+    } else {
+        error.to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

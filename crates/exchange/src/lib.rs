@@ -1,0 +1,12 @@
+//! exo's client of the Exchange admin REST API.
+//!
+//! - [`cmdlet`]: a cmdlet and its parameters, parsed from PowerShell-style arguments
+//!   (`-Identity alice -ResultSize 10 -Confirm:$false`) into the `CmdletInput` envelope;
+//! - [`invoke`]: `POST {exchange}/adminapi/beta/{tenant}/InvokeCommand` with the headers the
+//!   reference module sends, `@odata.nextLink` paging, throttling and retries, one token
+//!   renewal on a 401, and rows handed over page by page as they arrive.
+//!
+//! Protocol facts: `shared/reference/exchange-online.md` §5.
+
+pub mod cmdlet;
+pub mod invoke;
