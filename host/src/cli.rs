@@ -64,13 +64,30 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Sign in with a login method (Connect-ExchangeOnline)
+    /// Sign in with a login method and keep the connection (Connect-ExchangeOnline)
     #[command(after_help = CONNECT_AFTER_HELP)]
     Connect(ConnectArgs),
+
+    /// Show the connections (Get-ConnectionInformation)
+    Connections(ConnectionsArgs),
+
+    /// Remove connections and their tokens for good (Disconnect-ExchangeOnline)
+    Disconnect(DisconnectArgs),
+
+    /// Print a valid access token of a connection, renewing it if needed
+    Token(TokenArgs),
+
+    /// Run a cmdlet: `exo invoke Get-Mailbox -ResultSize 10`, or just `exo Get-Mailbox …`
+    #[command(after_help = INVOKE_AFTER_HELP)]
+    Invoke(InvokeArgs),
 
     /// List and inspect the login-method plugins
     #[command(subcommand)]
     Plugins(PluginsCommand),
+
+    /// A cmdlet as a command: `exo Get-Mailbox -Identity alice`
+    #[command(external_subcommand)]
+    Cmdlet(Vec<String>),
 }
 
 /// `exo connect`.
@@ -84,10 +101,133 @@ pub struct ConnectArgs {
     #[command(flatten)]
     pub endpoints: EndpointArgs,
 
+    /// Target this customer organization (partner access): its primary domain or tenant ID
+    #[arg(long, value_name = "ORG")]
+    pub delegated_organization: Option<String>,
+
+    /// Prefix for this connection's cmdlet nouns: with Contoso, `exo Get-ContosoMailbox` runs
+    /// Get-Mailbox here
+    #[arg(long, value_name = "PREFIX", value_parser = parse_prefix)]
+    pub prefix: Option<String>,
+
+    /// Rows per page for this connection's listings (1–1000)
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
+
     /// Never prompt or open a browser: fail instead (implied without a terminal)
     #[arg(long)]
     pub non_interactive: bool,
 }
+
+/// A module prefix: letters and digits, not `EXO` (reserved by the reference module).
+fn parse_prefix(prefix: &str) -> Result<String, String> {
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Err("a prefix is letters and digits only".to_owned())
+    } else if prefix.eq_ignore_ascii_case("exo") {
+        Err("the prefix EXO is reserved".to_owned())
+    } else {
+        Ok(prefix.to_owned())
+    }
+}
+
+/// Which connections a command is about.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Selection {
+    /// A connection's ConnectionId (repeatable)
+    #[arg(long = "connection-id", value_name = "ID")]
+    pub connection_ids: Vec<uuid::Uuid>,
+
+    /// The connection(s) with this prefix (repeatable)
+    #[arg(long = "prefix", value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+}
+
+/// `exo connections`.
+#[derive(Args, Debug)]
+pub struct ConnectionsArgs {
+    /// Which connections (default: all).
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Output format [default: list on a terminal, json otherwise]
+    #[arg(long, short, value_enum)]
+    pub output: Option<ConnectionsFormat>,
+}
+
+/// Output of `exo connections`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConnectionsFormat {
+    /// One block of `Field : value` lines per connection, like PowerShell
+    List,
+    /// One row per connection, every field a column
+    Table,
+    /// A JSON array
+    Json,
+}
+
+/// `exo disconnect`.
+#[derive(Args, Debug)]
+pub struct DisconnectArgs {
+    /// Which connections (default: all).
+    #[command(flatten)]
+    pub selection: Selection,
+
+    /// Every connection (the default when no --connection-id or --prefix is given)
+    #[arg(long, conflicts_with_all = ["connection_ids", "prefixes"])]
+    pub all: bool,
+
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+/// `exo token`.
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The connection (default: the most recent one)
+    #[arg(long = "connection-id", value_name = "ID")]
+    pub connection_id: Option<uuid::Uuid>,
+
+    /// Print JSON with the expiry and the tenant instead of the bare token
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `exo invoke`.
+#[derive(Args, Debug)]
+pub struct InvokeArgs {
+    /// The cmdlet, then its PowerShell-style parameters and exo's --options
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMDLET [ARGS]"
+    )]
+    pub words: Vec<String>,
+}
+
+/// The help text after `exo invoke --help`.
+pub const INVOKE_AFTER_HELP: &str = "\
+Parameters are written as in PowerShell: -Name value, -Switch, -Switch:$false, lists a,b,c,
+hashtables @{Add=\"x\";Remove=\"y\"}, $true, $false, $null. A value with a comma that is not a list
+keeps its own quotes: -DisplayName \"'Smith, John'\". Words starting with -- are exo's options:
+
+  --output table|json|csv|list  [default: table on a terminal, NDJSON (one JSON object per line)
+                                  when piped]
+  --property A,B,C              only these properties, in this order
+  --connection-id ID            run on this connection (default: the most recent, or the one whose
+                                  prefix the cmdlet noun carries: Get-ContosoMailbox)
+  --prefix PREFIX               run on the connection with this prefix
+  --all-connections             run on every connection at once; each row gets an ExoConnection
+                                  property, and failures are reported per connection
+  --concurrency N               connections at once with --all-connections [default: 16]
+  --max-retries N               retries of a throttled or failed request [default: 5]
+
+Examples:
+  exo Get-Mailbox -ResultSize 10
+  exo Get-Mailbox -Filter \"RecipientTypeDetails -eq 'SharedMailbox'\" --output csv > shared.csv
+  exo Set-Mailbox -Identity alice -HiddenFromAddressListsEnabled:$true
+  exo Get-AcceptedDomain --all-connections --output json";
 
 /// Where to connect.
 #[derive(Args, Debug, Clone)]

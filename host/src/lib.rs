@@ -6,12 +6,16 @@
 
 pub mod cli;
 pub mod commands;
+pub mod context;
 pub mod discovery;
 pub mod http;
 pub mod loader;
 pub mod logging;
 pub mod output;
 pub mod parameters;
+pub mod render;
+pub mod renewer;
+pub mod select;
 pub mod services;
 
 use std::process::ExitCode;

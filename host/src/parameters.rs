@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use plugin_abi::{ParameterSpec, ParameterValue};
-use serde::{Deserialize, Serialize};
+use session::connection::{MethodParameter, ParameterSource as Source};
 use zeroize::Zeroizing;
 
 use crate::cli::{GivenParameter, option_name};
@@ -18,28 +18,12 @@ use crate::cli::{GivenParameter, option_name};
 /// The largest secret file exo reads (a JWT or a password is far smaller).
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
-/// Where a parameter's value came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "from", content = "at")]
-pub enum Source {
-    /// A non-secret value on the command line; the value itself is kept.
-    Value(String),
-    /// A secret file.
-    File(PathBuf),
-    /// Standard input (cannot be read again).
-    Stdin,
-    /// An environment variable.
-    Env(String),
-    /// A prompt (cannot be answered again without a terminal).
-    Prompt,
-}
-
 /// A parameter's value and where it came from.
 pub struct Resolved {
     /// Name and value, as sent to the plugin.
     pub values: Vec<ParameterValue>,
     /// Name and source, as kept with the connection.
-    pub sources: Vec<(String, Source)>,
+    pub sources: Vec<MethodParameter>,
 }
 
 impl Drop for Resolved {
@@ -116,9 +100,39 @@ pub fn resolve(
             name: name.into(),
             value: value.as_str().into(),
         });
-        resolved.sources.push((name.to_owned(), source));
+        resolved.sources.push(MethodParameter {
+            name: name.to_owned(),
+            source,
+        });
     }
     Ok(resolved)
+}
+
+/// Reads the parameters again from their recorded sources, for a silent renewal. Values that
+/// came from stdin or a prompt cannot be read again and are left out; the plugin decides
+/// whether it can renew without them.
+pub fn reread(sources: &[MethodParameter]) -> Resolved {
+    let mut resolved = Resolved {
+        values: Vec::new(),
+        sources: sources.to_vec(),
+    };
+    for MethodParameter { name, source } in sources {
+        let value = match source {
+            Source::Value(value) => Some(Zeroizing::new(value.clone())),
+            Source::File(path) => read_secret_file(path)
+                .map_err(|e| tracing::warn!(target: "exo::renew", "cannot read --{name}-file again: {e:#}"))
+                .ok(),
+            Source::Env(var) => std::env::var(var).ok().filter(|v| !v.is_empty()).map(Zeroizing::new),
+            Source::Stdin | Source::Prompt => None,
+        };
+        if let Some(value) = value {
+            resolved.values.push(ParameterValue {
+                name: name.as_str().into(),
+                value: value.as_str().into(),
+            });
+        }
+    }
+    resolved
 }
 
 fn missing(spec: &ParameterSpec, env_var: Option<&str>) -> String {

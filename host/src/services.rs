@@ -236,22 +236,22 @@ pub fn describe_reqwest_error(error: reqwest::Error) -> String {
 }
 
 fn read_terminal_line(prompt: &str) -> Result<RString, PluginError> {
-    let unavailable = |e: std::io::Error| {
+    ask(prompt).map(RString::from).map_err(|e| {
         error(
             ErrorKind::INTERACTION_REQUIRED,
             format!("cannot read from the terminal: {e}"),
         )
-    };
-    let mut terminal = open_terminal().map_err(unavailable)?;
-    terminal
-        .write_all(prompt.as_bytes())
-        .and_then(|()| terminal.flush())
-        .map_err(unavailable)?;
+    })
+}
+
+/// Asks `prompt` on the controlling terminal and returns the line typed.
+pub fn ask(prompt: &str) -> std::io::Result<String> {
+    let mut terminal = open_terminal()?;
+    terminal.write_all(prompt.as_bytes())?;
+    terminal.flush()?;
     let mut line = String::new();
-    std::io::BufReader::new(terminal)
-        .read_line(&mut line)
-        .map_err(unavailable)?;
-    Ok(line.trim_end_matches(['\r', '\n']).into())
+    std::io::BufReader::new(terminal).read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 #[cfg(unix)]

@@ -1,20 +1,23 @@
-//! `exo connect`: resolve the endpoints, gather the method's parameters, run the plugin, and
-//! report who is connected.
+//! `exo connect`: resolve the endpoints, gather the method's parameters, run the plugin, keep
+//! the connection and its tokens in the cache, and report who is connected.
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use abi_stable::std_types::{RString, RVec};
-use anyhow::Context as _;
+use abi_stable::std_types::{ROption, RString, RVec};
+use anyhow::{Context as _, bail};
 use plugin_abi::{LoginRequest, TokenGrant, capability};
+use session::cache::Entry;
+use session::connection::{AccountKind, Connection, MethodParameter, ParameterSource, now};
 use session::environment::{self, EndpointOptions, Endpoints};
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::cli::{ConnectArgs, EndpointArgs, GivenParameter, GlobalArgs};
-use crate::http::Clients;
+use crate::cli::{ConnectArgs, EndpointArgs, GivenParameter};
+use crate::context::Context;
 use crate::loader::LoadedPlugin;
 use crate::parameters::{self, Resolved, SecretPrompt};
+use crate::renewer::tokens_of;
 use crate::services::{self, Services};
 
 /// The public client of the reference module ("Microsoft Exchange REST API Based Powershell"),
@@ -23,24 +26,122 @@ pub const DEFAULT_CLIENT_ID: &str = "fb78d390-0c51-40cd-8e17-fdbfab77341b";
 
 /// Runs `exo connect`.
 pub async fn run(
-    _global: &GlobalArgs,
+    context: &Context,
     args: &ConnectArgs,
     plugin: LoadedPlugin,
     given: Vec<GivenParameter>,
 ) -> anyhow::Result<ExitCode> {
     let endpoints = environment::resolve(&endpoint_options(&args.endpoints))?;
+    // Refuse a clash before anyone signs in.
+    let existing = context.store.read().await?;
+    if let Some(prefix) = &args.prefix
+        && let Some(other) = existing.entries.iter().find(|e| {
+            e.connection
+                .prefix
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        })
+    {
+        bail!(
+            "the prefix {prefix} is already used by {} ({}); disconnect it first or choose another",
+            other.connection.name(),
+            other.connection.who()
+        );
+    }
     let interactive = !args.non_interactive && services::terminal_available();
-    let parameters = parameters::resolve(
-        &plugin.description.parameters,
-        &given,
-        &TerminalPrompt { interactive },
-    )?;
+    let prompt = TerminalPrompt { interactive };
+    let parameters = parameters::resolve(&plugin.description.parameters, &given, &prompt)?;
     let request = login_request(&endpoints, &parameters, interactive);
-    let clients = Clients::default();
-    let http = clients.get(&endpoints.trust)?;
-    let grant = acquire(plugin, http, request, interactive).await?;
-    println!("{}", summary(&endpoints, &grant));
+    let http = context.clients.get(&endpoints.trust)?;
+    let method = plugin.method_id().to_owned();
+    let grant = acquire(context, plugin, http, request, interactive).await?;
+    let tenant_id = if grant.tenant_id.is_empty() {
+        args.endpoints.organization.clone().context(
+            "the token names no tenant (no tid claim); pass --organization with its domain or GUID",
+        )?
+    } else {
+        grant.tenant_id.to_string()
+    };
+    let account = &grant.account;
+    let text = |s: &ROption<RString>| s.as_ref().map(|s| s.to_string()).into_option();
+    let connection = Connection {
+        id: Uuid::new_v4(),
+        number: 0,
+        method,
+        parameters: parameters.sources.clone(),
+        endpoints,
+        account_kind: if account.kind == plugin_abi::AccountKind::APPLICATION {
+            AccountKind::Application
+        } else {
+            AccountKind::User
+        },
+        user_principal_name: text(&account.username),
+        app_id: text(&account.app_id),
+        object_id: text(&account.object_id),
+        tenant_id,
+        organization: args.endpoints.organization.clone(),
+        delegated_organization: args.delegated_organization.clone(),
+        prefix: args.prefix.clone(),
+        page_size: args.page_size,
+        created_at: now(),
+        reconnect: reconnect_args(args, &parameters.sources),
+    };
+    let mut locked = context.store.lock().await?;
+    let entry = Entry {
+        connection: connection.clone(),
+        tokens: tokens_of(&grant),
+    };
+    let number = locked.contents().add(entry);
+    locked.save()?;
+    println!("{}", summary(&connection, number, grant.expires_on));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The non-secret `exo connect` arguments that make this connection again.
+fn reconnect_args(args: &ConnectArgs, sources: &[MethodParameter]) -> Vec<String> {
+    let mut words = vec!["--method".to_owned(), args.method.clone()];
+    let e = &args.endpoints;
+    push_option(
+        &mut words,
+        "environment",
+        e.environment.map(|env| env.to_string()),
+    );
+    push_option(&mut words, "connection-uri", e.connection_uri.clone());
+    push_option(&mut words, "authority-uri", e.authority_uri.clone());
+    push_option(&mut words, "organization", e.organization.clone());
+    push_option(
+        &mut words,
+        "ca-file",
+        e.ca_file.as_ref().map(|p| p.display().to_string()),
+    );
+    push_option(
+        &mut words,
+        "delegated-organization",
+        args.delegated_organization.clone(),
+    );
+    push_option(&mut words, "prefix", args.prefix.clone());
+    let page_size = (args.page_size != 1000).then(|| args.page_size.to_string());
+    push_option(&mut words, "page-size", page_size);
+    for MethodParameter { name, source } in sources {
+        let file = format!("{name}-file");
+        match source {
+            ParameterSource::Value(value) if value == "true" => words.push(format!("--{name}")),
+            ParameterSource::Value(value) => push_option(&mut words, name, Some(value.clone())),
+            ParameterSource::File(path) => {
+                push_option(&mut words, &file, Some(path.display().to_string()));
+            }
+            ParameterSource::Stdin => push_option(&mut words, &file, Some("-".to_owned())),
+            ParameterSource::Env(_) | ParameterSource::Prompt => {}
+        }
+    }
+    words
+}
+
+fn push_option(words: &mut Vec<String>, name: &str, value: Option<String>) {
+    if let Some(value) = value {
+        words.push(format!("--{name}"));
+        words.push(value);
+    }
 }
 
 /// The endpoint options from the command line and the environment.
@@ -82,20 +183,16 @@ pub fn login_request(
 }
 
 async fn acquire(
+    context: &Context,
     plugin: LoadedPlugin,
     http: reqwest::Client,
     request: LoginRequest,
     interactive: bool,
 ) -> anyhow::Result<TokenGrant> {
     let method_id = plugin.method_id().to_owned();
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let services = Services::new(
-        http,
-        tokio::runtime::Handle::current(),
-        &method_id,
-        interactive,
-        cancelled.clone(),
-    );
+    let cancelled = context.cancelled.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let services = Services::new(http, runtime, &method_id, interactive, cancelled.clone());
     let plugin = Arc::new(plugin);
     super::call_plugin(services, cancelled, move |host| {
         plugin.flow.acquire(&request, host)
@@ -114,23 +211,17 @@ pub fn describe_plugin_error(error: &plugin_abi::PluginError) -> String {
     }
 }
 
-fn summary(endpoints: &Endpoints, grant: &TokenGrant) -> String {
-    let account = &grant.account;
-    let who = account
-        .username
-        .as_ref()
-        .or(account.app_id.as_ref())
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "an unnamed account".to_owned());
+fn summary(connection: &Connection, number: u32, expires_on: i64) -> String {
+    let target = match &connection.delegated_organization {
+        Some(customer) => format!(", acting for {customer}"),
+        None => String::new(),
+    };
     format!(
-        "Connected to {} as {who} (tenant {}); the token expires {}.",
-        endpoints.environment,
-        if grant.tenant_id.is_empty() {
-            "unknown"
-        } else {
-            grant.tenant_id.as_str()
-        },
-        crate::output::describe_expiry(grant.expires_on)
+        "Connected ExchangeOnline_{number} to {} as {} (tenant {}{target}); the token expires {}.",
+        connection.endpoints.environment,
+        connection.who(),
+        connection.tenant_id,
+        crate::output::describe_expiry(expires_on)
     )
 }
 

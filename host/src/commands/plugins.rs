@@ -6,18 +6,18 @@ use std::process::ExitCode;
 use plugin_abi::PluginDescription;
 use serde::Serialize;
 
-use crate::cli::{GlobalArgs, ListFormat, PluginsCommand, option_name};
-use crate::discovery;
+use crate::cli::{ListFormat, PluginsCommand, option_name};
+use crate::context::Context;
 use crate::loader::{self, LoadedPlugin};
 use crate::output::write_table;
 
 /// Runs `exo plugins …`.
-pub fn run(global: &GlobalArgs, command: &PluginsCommand) -> anyhow::Result<ExitCode> {
-    let dirs = discovery::search_path(&global.plugin_dir);
+pub fn run(context: &Context, command: &PluginsCommand) -> anyhow::Result<ExitCode> {
+    let dirs = &context.plugin_dirs;
     let mut stdout = std::io::stdout().lock();
     match command {
         PluginsCommand::List { output } => {
-            let catalog = loader::load_all(&dirs);
+            let catalog = loader::load_all(dirs);
             for (path, refusal) in &catalog.refused {
                 eprintln!("exo: refused {}: {refusal}", path.display());
             }
@@ -80,7 +80,7 @@ pub fn run(global: &GlobalArgs, command: &PluginsCommand) -> anyhow::Result<Exit
             }
         }
         PluginsCommand::Info { method, output } => {
-            let plugin = loader::load_method(&dirs, method)?;
+            let plugin = loader::load_method(dirs, method)?;
             match output {
                 ListFormat::Json => {
                     serde_json::to_writer_pretty(&mut stdout, &PluginInfo::from(&plugin))?;

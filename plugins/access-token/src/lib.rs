@@ -24,9 +24,6 @@ pub const TOKEN: &str = "access-token";
 /// The Exchange Online application id, the other form an `aud` claim may take.
 const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 
-/// A token expiring within this many seconds is treated as expired.
-const EXPIRY_MARGIN_SECONDS: i64 = 60;
-
 /// The login method.
 #[derive(Default)]
 pub struct AccessToken;
@@ -78,8 +75,7 @@ fn renewed_grant(request: &Request<'_>, previous: &Grant, now: i64) -> Result<Gr
              connect again with a new token",
         ));
     };
-    if token == previous.access_token.as_str() && previous.expires_on <= now + EXPIRY_MARGIN_SECONDS
-    {
+    if token == previous.access_token.as_str() && previous.expires_on <= now {
         return Err(Error::interaction_required(
             "the access token has expired and its file or variable still holds the same token; \
              put a fresh token there or connect again",
@@ -95,10 +91,16 @@ fn grant_from(request: &Request<'_>, now: i64) -> Result<Grant, Error> {
     let expires_on = claims
         .expires_on()
         .ok_or_else(|| Error::invalid_input("the access token has no expiry (exp claim)"))?;
-    if expires_on <= now + EXPIRY_MARGIN_SECONDS {
-        let minutes = (now - expires_on).max(0) / 60;
+    // Only an expired token is refused: renewing ahead of expiry is the session core's job.
+    if expires_on <= now {
+        let ago = now - expires_on;
+        let ago = if ago < 120 {
+            format!("{ago} s")
+        } else {
+            format!("{} min", ago / 60)
+        };
         return Err(Error::invalid_input(format!(
-            "the access token expired {minutes} min ago (or expires within a minute); get a new one"
+            "the access token expired {ago} ago; get a new one"
         )));
     }
     check_audience(&claims, request.resource())?;

@@ -1,0 +1,41 @@
+//! `exo token`: print a valid access token for other tools, like `az account get-access-token`.
+
+use std::process::ExitCode;
+
+use session::renewal::{self, Need};
+
+use crate::cli::TokenArgs;
+use crate::context::Context;
+use crate::renewer::PluginRenewer;
+use crate::select;
+
+/// Runs `exo token`.
+pub async fn run(context: &Context, args: &TokenArgs) -> anyhow::Result<ExitCode> {
+    let contents = context.store.read().await?;
+    let targets = select::for_cmdlet(
+        &contents.entries,
+        "Get-Token",
+        args.connection_id,
+        None,
+        false,
+    )?;
+    let id = targets.entries[0].connection.id;
+    let renewer = PluginRenewer::new(context);
+    let entry = renewal::valid_tokens(&context.store, id, Need::Fresh, &renewer).await?;
+    if args.json {
+        let expires = time::OffsetDateTime::from_unix_timestamp(entry.tokens.expires_on)?
+            .format(&time::format_description::well_known::Rfc3339)?;
+        let json = serde_json::json!({
+            "accessToken": entry.tokens.access_token.expose(),
+            "tokenType": entry.tokens.token_type,
+            "expiresOn": expires,
+            "expires_on": entry.tokens.expires_on,
+            "tenant": entry.connection.tenant_id,
+            "connectionId": entry.connection.id,
+        });
+        println!("{json}");
+    } else {
+        println!("{}", entry.tokens.access_token.expose());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,138 @@
+//! Snapshot tests of every output format.
+
+use expect_test::{Expect, expect};
+
+use super::*;
+
+fn rows(json: &[&str]) -> Vec<Box<RawValue>> {
+    json.iter()
+        .map(|j| RawValue::from_string((*j).to_owned()).unwrap())
+        .collect()
+}
+
+const MAILBOXES: &[&str] = &[
+    r##"{"@odata.type":"#Exchange.Mailbox","Name":"alice","Alias":"alice","Database":"EURPR01DG001","ProhibitSendQuota":"99 GB","ExternalDirectoryObjectId":"1f0c","EmailAddresses":["SMTP:alice@contoso.com","smtp:a@contoso.com"],"Guid":"9a"}"##,
+    r##"{"@odata.type":"#Exchange.Mailbox","Name":"bob, the builder","Alias":"bob","Database":null,"ProhibitSendQuota":"a quota that is much longer than anything on the first page of rows","ExternalDirectoryObjectId":"2e1d","EmailAddresses":[],"Guid":"9b"}"##,
+];
+
+fn render(
+    format: Format,
+    cmdlet: &str,
+    properties: Option<&[&str]>,
+    tagged: bool,
+    pages: &[&[&str]],
+    expected: Expect,
+) {
+    let properties = properties.map(|p| p.iter().map(|s| (*s).to_owned()).collect());
+    let mut renderer = Renderer::new(Vec::new(), format, cmdlet, properties, tagged);
+    for page in pages {
+        renderer
+            .write_page(&rows(page), "contoso.onmicrosoft.com")
+            .unwrap();
+    }
+    renderer.finish().unwrap();
+    expected.assert_eq(&String::from_utf8(renderer.out).unwrap());
+}
+
+#[test]
+fn json_passes_exchange_s_rows_through_untouched() {
+    render(
+        Format::Json,
+        "Get-Mailbox",
+        None,
+        false,
+        &[&MAILBOXES[..1]],
+        expect![[r##"
+        {"@odata.type":"#Exchange.Mailbox","Name":"alice","Alias":"alice","Database":"EURPR01DG001","ProhibitSendQuota":"99 GB","ExternalDirectoryObjectId":"1f0c","EmailAddresses":["SMTP:alice@contoso.com","smtp:a@contoso.com"],"Guid":"9a"}
+    "##]],
+    );
+}
+
+#[test]
+fn json_rows_are_tagged_with_their_connection_and_can_be_narrowed() {
+    render(
+        Format::Json,
+        "Get-Mailbox",
+        None,
+        true,
+        &[&[MAILBOXES[0], "{}", "{\n \"Name\": \"x\"\n}"]],
+        expect![[r##"
+        {"ExoConnection":"contoso.onmicrosoft.com","@odata.type":"#Exchange.Mailbox","Name":"alice","Alias":"alice","Database":"EURPR01DG001","ProhibitSendQuota":"99 GB","ExternalDirectoryObjectId":"1f0c","EmailAddresses":["SMTP:alice@contoso.com","smtp:a@contoso.com"],"Guid":"9a"}
+        {"ExoConnection":"contoso.onmicrosoft.com"}
+        {"ExoConnection":"contoso.onmicrosoft.com","Name":"x"}
+    "##]],
+    );
+    render(
+        Format::Json,
+        "Get-Mailbox",
+        Some(&["alias", "Missing"]),
+        false,
+        &[MAILBOXES],
+        expect![[r#"
+        {"alias":"alice","Missing":null}
+        {"alias":"bob","Missing":null}
+    "#]],
+    );
+}
+
+#[test]
+fn a_table_uses_the_cmdlet_s_default_view_and_keeps_the_first_page_s_widths() {
+    render(
+        Format::Table,
+        "Get-Mailbox",
+        None,
+        false,
+        &[&MAILBOXES[..1], &MAILBOXES[1..]],
+        expect![[r#"
+        Name  Alias Database     ProhibitSendQuota ExternalDirectoryObjectId
+        ----  ----- --------     ----------------- -------------------------
+        alice alice EURPR01DG001 99 GB             1f0c
+        bob,… bob                a quota that is…  2e1d
+    "#]],
+    );
+    render(
+        Format::Table,
+        "Get-Widget",
+        None,
+        true,
+        &[&[r#"{"Id":1,"Tags":["a","b"],"Ok":true}"#]],
+        expect![[r#"
+        ExoConnection           Id Tags   Ok
+        -------------           -- ----   --
+        contoso.onmicrosoft.com 1  {a, b} true
+    "#]],
+    );
+}
+
+#[test]
+fn csv_has_every_property_and_quotes_what_needs_it() {
+    render(
+        Format::Csv,
+        "Get-Mailbox",
+        Some(&["Name", "EmailAddresses", "Database"]),
+        false,
+        &[MAILBOXES],
+        expect![[r#"
+        Name,EmailAddresses,Database
+        alice,"[""SMTP:alice@contoso.com"",""smtp:a@contoso.com""]",EURPR01DG001
+        "bob, the builder",[],
+    "#]],
+    );
+}
+
+#[test]
+fn a_list_shows_each_row_as_a_block() {
+    render(
+        Format::List,
+        "Get-OrganizationConfig",
+        None,
+        false,
+        &[&[r#"{"Name":"contoso","IsDehydrated":false,"MailTipsAllTipsEnabled":true}"#]],
+        expect![[r#"
+        Name                   : contoso
+        IsDehydrated           : false
+        MailTipsAllTipsEnabled : true
+
+    "#]],
+    );
+}
