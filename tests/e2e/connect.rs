@@ -18,10 +18,9 @@ fn user_token(expires_in: i64) -> String {
 }
 
 fn assert_connected(run: &Run) {
+    let expected = format!(" to O365Default as admin@contoso.onmicrosoft.com (tenant {TENANT})");
     assert!(
-        run.stdout.starts_with(&format!(
-            "Connected to O365Default as admin@contoso.onmicrosoft.com (tenant {TENANT})"
-        )),
+        run.stdout.starts_with("Connected ExchangeOnline_") && run.stdout.contains(&expected),
         "{}",
         run.stdout
     );

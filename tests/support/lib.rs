@@ -311,3 +311,145 @@ pub fn now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
 }
+
+/// A test world with a running sandbox tenant: `exo` finds it as `--environment sandbox`.
+pub struct SandboxEnv {
+    /// The test's own exo layout (with the access-token plugin bundled).
+    pub env: TestEnv,
+    /// The sandbox, on an ephemeral loopback port; stopped on drop.
+    pub sandbox: sandbox::RunningSandbox,
+}
+
+/// The seeded app registration that may run Exchange cmdlets app-only.
+pub const CONTOSO_APP: &str = "exo-automation";
+/// The partner's app registration, with delegated access to contoso.
+pub const PARTNER_APP: &str = "fabrikam-msp-tool";
+
+impl SandboxEnv {
+    /// A sandbox with the default seed, changed by `configure` (token lifetimes, generated
+    /// mailboxes or tenants, …).
+    pub fn start(configure: impl FnOnce(&mut sandbox::SandboxConfig)) -> Self {
+        let env = TestEnv::with_plugins(&["access-token"]);
+        let mut config = sandbox::SandboxConfig::new(env.root().join("sandbox"));
+        // RSA keys and the CA are made once and shared by every test of every run.
+        config.keys_dir = Some(profile_dir().join("e2e-sandbox-keys"));
+        configure(&mut config);
+        let sandbox = sandbox::spawn(config).expect("start the sandbox");
+        Self { env, sandbox }
+    }
+
+    /// An `exo` command that talks to this sandbox.
+    pub fn exo(&self) -> Exo {
+        self.env
+            .exo()
+            .env("EXO_SANDBOX_DIR", self.sandbox.state_dir())
+            .env("EXO_ENVIRONMENT", "sandbox")
+    }
+
+    /// A fresh app-only access token for `app` (a seeded app's display name) in `tenant`,
+    /// obtained over the real client-credentials flow, for `scope`.
+    pub fn app_token_for(&self, tenant: &str, app: &str, scope: &str) -> String {
+        self.app_token_in(sandbox::Cloud::Global, tenant, app, scope)
+    }
+
+    /// Like [`Self::app_token_for`], from the sign-in endpoint of `cloud`.
+    pub fn app_token_in(
+        &self,
+        cloud: sandbox::Cloud,
+        tenant: &str,
+        app: &str,
+        scope: &str,
+    ) -> String {
+        let seed = self.sandbox.seed();
+        let app = seed
+            .tenants
+            .iter()
+            .flat_map(|t| &t.apps)
+            .find(|a| a.display_name == app)
+            .unwrap_or_else(|| panic!("no seeded app {app}"));
+        let read = |path: &Option<PathBuf>| {
+            std::fs::read_to_string(path.as_ref().expect("the app has a certificate"))
+                .expect("read the app's PEM")
+        };
+        sandbox::client::client_credentials_token(
+            &self.sandbox.cloud_url(cloud),
+            self.sandbox.ca_pem(),
+            tenant,
+            &app.client_id.to_string(),
+            &read(&app.certificate_file),
+            &read(&app.key_file),
+            scope,
+        )
+        .expect("the sandbox issues a token")
+        .access_token
+    }
+
+    /// A fresh Exchange token for the contoso automation app.
+    pub fn app_token(&self) -> String {
+        self.app_token_for(
+            "contoso.onmicrosoft.com",
+            CONTOSO_APP,
+            "https://outlook.office365.com/.default",
+        )
+    }
+
+    /// Writes `token` to a new file under the test's root and returns its path.
+    pub fn token_file(&self, name: &str, token: &str) -> PathBuf {
+        let path = self.env.root().join(name);
+        std::fs::write(&path, token).expect("write the token file");
+        path
+    }
+
+    /// Connects with `token` (read from a file named `name`) and `args`; returns the run.
+    pub fn connect_with(&self, name: &str, token: &str, args: &[&str]) -> Run {
+        let file = self.token_file(name, token);
+        self.exo()
+            .args(["connect", "--method", "access-token", "--access-token-file"])
+            .arg_path(&file)
+            .args(args)
+            .run()
+    }
+
+    /// Connects the contoso automation app and returns the connection's id.
+    pub fn connect(&self) -> String {
+        let run = self
+            .connect_with("contoso.jwt", &self.app_token(), &[])
+            .success();
+        assert!(
+            run.stdout.starts_with("Connected ExchangeOnline_"),
+            "{}",
+            run.stdout
+        );
+        self.connection_ids().pop().expect("a connection")
+    }
+
+    /// The ConnectionIds exo has, oldest first.
+    pub fn connection_ids(&self) -> Vec<String> {
+        let listing = self
+            .exo()
+            .args(["connections", "--output", "json"])
+            .run()
+            .success()
+            .json();
+        listing
+            .as_array()
+            .expect("a JSON array")
+            .iter()
+            .map(|c| c["ConnectionId"].as_str().expect("an id").to_owned())
+            .collect()
+    }
+
+    /// exo's state directory (where the token cache is).
+    pub fn exo_state(&self) -> PathBuf {
+        self.env.home().join(".local/state/exo")
+    }
+
+    /// The InvokeCommand requests the sandbox received, in order.
+    pub fn invocations(&self) -> Vec<sandbox::RequestRecord> {
+        self.sandbox
+            .request_log()
+            .into_iter()
+            .filter(|r| r.path.contains("/InvokeCommand"))
+            .collect()
+    }
+}

@@ -3,12 +3,17 @@
 //! - `build [--release]`: build the workspace and assemble the ready-to-run folder
 //!   `target/<profile>/` = `exo`, `exo-sandbox` and `plugins/` (one library per login method).
 //! - `test`: build, then run every test (cargo-nextest when installed, else cargo test).
-//! - `ci`: exactly what CI runs: formatting, clippy with warnings denied, build, tests.
+//! - `ci`: exactly what CI runs: formatting, clippy with warnings denied, build, tests, and the
+//!   demo (so that the README's first command stays true).
+//! - `demo`: build, start the sandbox tenant, and run the main job against it: connect, run
+//!   cmdlets, show the connection, disconnect.
 //! - `bench`: release build, then the benchmarks; results go in BENCHMARKS.md by hand.
 //!
 //! Everything builds with one command, `cargo build --workspace --all-targets`, so that the
 //! build, the tests and the end-to-end tests share one set of artifacts and nothing compiles
 //! twice.
+
+mod demo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,6 +26,9 @@ fn main() -> ExitCode {
         ["build", "--release"] => build(Profile::Release).map(drop),
         ["test"] => build(Profile::Debug).and_then(|_| test()),
         ["ci"] => ci(),
+        ["demo"] => {
+            build(Profile::Debug).and_then(|dir| demo::run(&dir, &target_dir().join("demo")))
+        }
         ["bench"] => bench(),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
@@ -43,10 +51,12 @@ Usage: cargo xtask <task>
 Tasks:
   build [--release]  build everything into target/<profile>/ (exo, exo-sandbox, plugins/)
   test               build, then run every test
-  ci                 what CI runs: fmt, clippy -D warnings, build, tests
+  ci                 what CI runs: fmt, clippy -D warnings, build, tests, demo
+  demo               build, start the sandbox tenant, connect, run cmdlets, disconnect
   bench              release build, then the benchmarks
 ";
 
+/// A task's result; the error is a message for people.
 type Result<T = ()> = std::result::Result<T, String>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -184,8 +194,9 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ])?;
-    build(Profile::Debug)?;
-    test()
+    let dir = build(Profile::Debug)?;
+    test()?;
+    demo::run(&dir, &target_dir().join("demo"))
 }
 
 fn bench() -> Result {

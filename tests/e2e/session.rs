@@ -1,0 +1,401 @@
+//! Connections against the sandbox tenant: their lifecycle, renewal, the shared cache under
+//! concurrency and damage, and secrecy.
+
+use std::time::{Duration, Instant};
+
+use sandbox::{FaultKind, FaultRule, FaultTarget};
+use support::{CONTOSO_APP, Run, SandboxEnv};
+
+const CONTOSO_ID: &str = "bdd640fb-0667-4ad1-9c80-317fa3b1799d";
+
+fn short_lived(seconds: u64) -> impl FnOnce(&mut sandbox::SandboxConfig) {
+    move |config| config.seed.lifetimes.access_token_seconds = Some(seconds)
+}
+
+fn app_id(sb: &SandboxEnv) -> String {
+    let seed = sb.sandbox.seed();
+    let app = seed
+        .tenants
+        .iter()
+        .flat_map(|t| &t.apps)
+        .find(|a| a.display_name == CONTOSO_APP)
+        .unwrap();
+    app.client_id.to_string()
+}
+
+/// Waits until `deadline` after `start`.
+fn sleep_until(start: Instant, deadline: Duration) {
+    if let Some(rest) = deadline.checked_sub(start.elapsed()) {
+        std::thread::sleep(rest);
+    }
+}
+
+#[test]
+fn connect_shows_the_connection_gives_its_token_and_disconnect_removes_every_trace() {
+    let sb = SandboxEnv::start(|_| {});
+    let token = sb.app_token();
+    let run = sb.connect_with("token.jwt", &token, &[]).success();
+    assert!(
+        run.stdout.starts_with(&format!(
+            "Connected ExchangeOnline_1 to sandbox as {} (tenant {CONTOSO_ID})",
+            app_id(&sb)
+        )),
+        "{}",
+        run.stdout
+    );
+
+    let listing = sb
+        .exo()
+        .args(["connections", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    let connection = &listing[0];
+    let base = sb
+        .sandbox
+        .base_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    for (field, value) in [
+        ("State", "Connected"),
+        ("Name", "ExchangeOnline_1"),
+        ("ConnectionUri", base.as_str()),
+        (
+            "AzureAdAuthorizationEndpointUri",
+            &format!("{base}/organizations"),
+        ),
+        ("TenantID", CONTOSO_ID),
+        ("TokenStatus", "Active"),
+        ("AppId", &app_id(&sb)),
+        ("LoginMethod", "access-token"),
+        ("Environment", "sandbox"),
+    ] {
+        assert_eq!(connection[field], value, "{field} in {connection:#}");
+    }
+    assert_eq!(connection["Id"], 1);
+    assert_eq!(connection["PageSize"], 1000);
+    assert_eq!(connection["CertificateAuthentication"], false);
+    assert!(
+        connection["TokenExpiryTimeUTC"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "{connection:#}"
+    );
+
+    let listed = sb
+        .exo()
+        .args(["connections", "--output", "list"])
+        .run()
+        .success()
+        .stdout;
+    assert!(
+        listed.contains("ConnectionId                    : ")
+            && listed.contains("TokenStatus                     : Active"),
+        "{listed}"
+    );
+
+    let printed = sb.exo().args(["token"]).run().success().stdout;
+    assert_eq!(printed, format!("{token}\n"));
+
+    let run = sb.exo().args(["disconnect", "--yes"]).run().success();
+    assert_eq!(
+        run.stdout,
+        format!("Disconnected ExchangeOnline_1 ({}).\n", app_id(&sb))
+    );
+    assert_eq!(
+        sb.exo()
+            .args(["connections", "--output", "json"])
+            .run()
+            .success()
+            .json(),
+        serde_json::json!([])
+    );
+    let left: Vec<String> = std::fs::read_dir(sb.exo_state())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["cache.lock"], "only the empty lock file remains");
+}
+
+#[test]
+fn renewal_reads_a_rotated_token_file() {
+    let sb = SandboxEnv::start(short_lived(6));
+    let issued = Instant::now();
+    let file = sb.token_file("rotating.jwt", &sb.app_token());
+    sb.exo()
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&file)
+        .run()
+        .success();
+
+    // A fresh token is used as it is, even when the file changes.
+    let fresh = sb.app_token();
+    std::fs::write(&file, &fresh).unwrap();
+    let first = sb.exo().args(["token"]).run().success().stdout;
+    assert_ne!(first.trim(), fresh, "the first token was still fresh");
+
+    // Past half of its life the token is renewed, from the rotated file.
+    sleep_until(issued, Duration::from_millis(3500));
+    let renewed = sb.exo().args(["token"]).run().success().stdout;
+    assert_eq!(renewed.trim(), fresh);
+    let rows = sb
+        .exo()
+        .args(["Get-AcceptedDomain", "--output", "json"])
+        .run()
+        .success();
+    assert!(rows.stdout.contains("contoso.com"), "{}", rows.stdout);
+}
+
+#[test]
+fn an_expired_token_that_cannot_be_renewed_says_which_connect_to_run() {
+    let sb = SandboxEnv::start(short_lived(6));
+    let issued = Instant::now();
+    sb.exo()
+        .args([
+            "connect",
+            "-m",
+            "access-token",
+            "--access-token-file",
+            "-",
+            "--organization",
+            "contoso.onmicrosoft.com",
+        ])
+        .stdin(sb.app_token())
+        .run()
+        .success();
+    sleep_until(issued, Duration::from_millis(6500));
+    let run = sb.exo().args(["Get-AcceptedDomain"]).run().fails_with(1);
+    assert!(
+        run.stderr
+            .contains("has expired and cannot be renewed silently"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("the access token was read from stdin or a prompt"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "Sign in again with: exo connect --method access-token --environment sandbox \
+             --organization contoso.onmicrosoft.com --access-token-file -"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        sb.invocations().is_empty(),
+        "nothing was sent with an expired token"
+    );
+}
+
+#[test]
+fn a_rejected_token_is_renewed_once_and_the_request_retried_with_the_same_request_id() {
+    let sb = SandboxEnv::start(|_| {});
+    let file = sb.token_file("token.jwt", &sb.app_token());
+    sb.exo()
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&file)
+        .run()
+        .success();
+    let fresh = sb.app_token();
+    std::fs::write(&file, &fresh).unwrap();
+    // Exchange's clock jumps two hours ahead for one request: the token looks expired to it.
+    let mut skew = FaultRule::new(
+        FaultKind::ClockSkew { seconds: 7200 },
+        FaultTarget::Exchange,
+    );
+    skew.count = Some(1);
+    sb.sandbox.faults().add(skew).unwrap();
+
+    let run = sb
+        .exo()
+        .args(["Get-AcceptedDomain", "--output", "json"])
+        .run()
+        .success();
+    assert!(run.stdout.contains("contoso.com"), "{}", run.stdout);
+    let calls = sb.invocations();
+    let statuses: Vec<u16> = calls.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [401, 200]);
+    assert_eq!(calls[0].client_request_id, calls[1].client_request_id);
+    assert!(calls[0].client_request_id.is_some());
+    assert_eq!(
+        sb.exo().args(["token"]).run().success().stdout.trim(),
+        fresh,
+        "the renewed token was saved"
+    );
+}
+
+#[test]
+fn fifty_processes_share_renew_and_extend_one_cache_without_losing_anything() {
+    let sb = SandboxEnv::start(short_lived(6));
+    let issued = Instant::now();
+    let file = sb.token_file("shared.jwt", &sb.app_token());
+    sb.exo()
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&file)
+        .run()
+        .success();
+    let fresh = sb.app_token();
+    std::fs::write(&file, &fresh).unwrap();
+    sleep_until(issued, Duration::from_millis(3500));
+
+    // 50 readers that all need a renewal, and 20 writers adding connections, at once.
+    let readers: Vec<_> = (0..50)
+        .map(|_| {
+            std::thread::spawn({
+                let exo = sb.exo().args(["token"]);
+                move || exo.run()
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..20)
+        .map(|i| {
+            let file = sb.token_file(&format!("writer-{i}.jwt"), &fresh);
+            let exo = sb
+                .exo()
+                .args(["connect", "-m", "access-token", "--access-token-file"])
+                .arg_path(&file);
+            std::thread::spawn(move || exo.run())
+        })
+        .collect();
+    for reader in readers {
+        let run: Run = reader.join().unwrap().success();
+        assert_eq!(
+            run.stdout.trim(),
+            fresh,
+            "every reader got the renewed token"
+        );
+    }
+    for writer in writers {
+        writer.join().unwrap().success();
+    }
+    let listing = sb
+        .exo()
+        .args(["connections", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    let mut ids: Vec<u64> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Id"].as_u64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=21).collect::<Vec<_>>(),
+        "no connection was lost or numbered twice"
+    );
+}
+
+#[test]
+fn a_damaged_cache_is_reported_never_overwritten_and_can_be_reset() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    let cache = sb.exo_state().join("cache");
+    std::fs::write(&cache, b"EXOC\x01\x01 this is not what exo wrote").unwrap();
+    let damaged = std::fs::read(&cache).unwrap();
+
+    for args in [
+        vec!["connections"],
+        vec!["token"],
+        vec!["Get-Mailbox"],
+        vec!["disconnect", "--prefix", "x", "--yes"],
+    ] {
+        let run = sb.exo().args(&args).run().fails_with(1);
+        assert!(
+            run.stderr.contains("cannot be read")
+                && run.stderr.contains(&cache.display().to_string()),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let run = sb
+        .connect_with("another.jwt", &sb.app_token(), &[])
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("exo left it untouched"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(&cache).unwrap(),
+        damaged,
+        "nothing overwrote it"
+    );
+
+    let run = sb
+        .exo()
+        .args(["disconnect", "--all", "--yes"])
+        .run()
+        .success();
+    assert!(
+        run.stdout
+            .starts_with("Moved the unreadable token cache to "),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        sb.exo()
+            .args(["connections", "--output", "json"])
+            .run()
+            .success()
+            .json(),
+        serde_json::json!([])
+    );
+    sb.connect();
+}
+
+#[test]
+fn no_issued_secret_reaches_any_output_even_at_the_highest_verbosity() {
+    let sb = SandboxEnv::start(|config| config.extra_mailboxes = 30);
+    let mut runs = vec![
+        sb.connect_with("token.jwt", &sb.app_token(), &["-vvv"])
+            .success(),
+    ];
+    runs.push(
+        sb.exo()
+            .args([
+                "-vvv",
+                "Get-Mailbox",
+                "-ResultSize",
+                "Unlimited",
+                "--output",
+                "json",
+            ])
+            .run()
+            .success(),
+    );
+    runs.push(sb.exo().args(["-vvv", "Get-Nothing"]).run());
+    runs.push(sb.exo().args(["-vvv", "connections"]).run().success());
+    runs.push(
+        sb.exo()
+            .args(["-vvv", "disconnect", "--yes"])
+            .run()
+            .success(),
+    );
+    let secrets = sb.sandbox.issued_secrets();
+    assert!(!secrets.is_empty());
+    for run in &runs {
+        assert!(
+            run.stderr.contains("exo::"),
+            "-vvv logs something: {}",
+            run.stderr
+        );
+        for secret in &secrets {
+            let signed_part = secret
+                .rsplit_once('.')
+                .map_or(secret.as_str(), |(head, _)| head);
+            assert!(
+                !run.stdout.contains(signed_part) && !run.stderr.contains(signed_part),
+                "a secret leaked in {run:?}"
+            );
+        }
+    }
+}
