@@ -4,5 +4,6 @@
 
 mod cmdlets;
 mod connect;
+mod keyring;
 mod plugins;
 mod session;

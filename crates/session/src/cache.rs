@@ -104,7 +104,7 @@ pub enum CacheError {
         mode: u32,
     },
     /// The OS keyring failed.
-    #[error("the OS keyring failed: {0}")]
+    #[error("the OS keyring that keeps the token cache's key failed: {0}")]
     Keyring(String),
     /// Another process holds the lock too long.
     #[error(
@@ -142,11 +142,6 @@ impl Store {
     /// The cache file.
     pub fn path(&self) -> PathBuf {
         self.dir.join(CACHE_FILE)
-    }
-
-    /// Where the key is kept, for `--help` and messages.
-    pub fn key_description(&self) -> String {
-        self.keys.describe()
     }
 
     /// Reads the cache under a shared lock. A missing cache is empty.

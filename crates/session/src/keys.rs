@@ -1,20 +1,34 @@
 //! Where the token cache's key is kept.
 //!
 //! The key is 256 random bits, created with the first connection and deleted with the last.
-//! It lives in `cache.key` next to the cache, mode 0600 in a 0700 directory: the same
-//! protection as `~/.ssh/id_*`. A key file that others can read or write is refused. The cache
-//! header records the key's location, so that other locations (an OS keyring) can be added
-//! without breaking existing caches.
+//! It lives in the OS keyring where one is available: the macOS Keychain, the Windows
+//! Credential Manager, or the Secret Service (GNOME Keyring, KWallet) on a Linux desktop
+//! session. Otherwise it lives in `cache.key` next to the cache, mode 0600 in a 0700 folder,
+//! like `~/.ssh/id_*`; a key file that others can read or write is refused.
+//!
+//! `EXO_KEY_STORE=keyring` or `=file` forces one. The cache header records where its key is,
+//! so a cache keeps working when the choice changes. Keyring calls run on a helper thread and
+//! give up after a few seconds, so that a session bus without a keyring daemon cannot stall
+//! every `exo` command.
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
 
 use crate::cache::{CacheError, private_file};
 
 const KEY_FILE: &str = "cache.key";
 const KEY_LEN: usize = 32;
+/// The keyring service name of exo's entries.
+const KEYRING_SERVICE: &str = "exo";
+/// The environment variable that forces a key store.
+pub const KEY_STORE_VAR: &str = "EXO_KEY_STORE";
+/// How long a keyring call may take.
+const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A key, zeroized on drop.
 pub type Key = Zeroizing<[u8; KEY_LEN]>;
@@ -24,23 +38,32 @@ pub type Key = Zeroizing<[u8; KEY_LEN]>;
 pub enum KeyLocation {
     /// `cache.key` next to the cache.
     File,
+    /// The OS keyring.
+    Keyring,
 }
 
 impl KeyLocation {
     pub(crate) fn to_byte(self) -> u8 {
         match self {
             Self::File => 1,
+            Self::Keyring => 2,
         }
     }
 
     pub(crate) fn from_byte(byte: u8) -> Option<Self> {
-        (byte == 1).then_some(Self::File)
+        match byte {
+            1 => Some(Self::File),
+            2 => Some(Self::Keyring),
+            _ => None,
+        }
     }
 }
 
 /// The key of the cache in one state directory.
 pub struct Keys {
     file: PathBuf,
+    /// The keyring entry's user name: one entry per state directory.
+    account: String,
 }
 
 impl Keys {
@@ -48,18 +71,17 @@ impl Keys {
     pub fn new(dir: &Path) -> Self {
         Self {
             file: dir.join(KEY_FILE),
+            account: format!("token-cache:{}", dir.display()),
         }
-    }
-
-    /// Where keys are kept, for messages and docs.
-    pub fn describe(&self) -> String {
-        self.describe_location(KeyLocation::File)
     }
 
     /// Where `location` is, for messages.
     pub fn describe_location(&self, location: KeyLocation) -> String {
         match location {
             KeyLocation::File => format!("the key file {}", self.file.display()),
+            KeyLocation::Keyring => {
+                format!("the OS keyring entry {KEYRING_SERVICE}/{}", self.account)
+            }
         }
     }
 
@@ -67,17 +89,29 @@ impl Keys {
     pub fn load(&self, location: KeyLocation) -> Result<Option<Key>, CacheError> {
         match location {
             KeyLocation::File => self.load_file(),
+            KeyLocation::Keyring => keyring_call(&self.account, |entry| match entry.get_secret() {
+                Ok(secret) => key_from(&secret).map(Some),
+                Err(keyring_core::Error::NoEntry) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }),
         }
     }
 
-    /// The current key, created if there is none.
+    /// The current key, created if there is none: in the keyring when one is available.
     pub fn load_or_create(&self) -> Result<(KeyLocation, Key), CacheError> {
         if let Some(key) = self.load_file()? {
             return Ok((KeyLocation::File, key));
         }
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        aws_lc_rs::rand::fill(&mut key[..])
-            .map_err(|_| CacheError::Keyring("no randomness available".into()))?;
+        if use_keyring() {
+            match self.load_or_create_in_keyring() {
+                Ok(key) => return Ok((KeyLocation::Keyring, key)),
+                Err(error) if forced() == Some(KeyLocation::Keyring) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(target: "session", "{error}; keeping the token cache key in a file instead");
+                }
+            }
+        }
+        let key = new_key()?;
         let io = |source| CacheError::Io {
             path: self.file.clone(),
             source,
@@ -89,16 +123,40 @@ impl Keys {
         Ok((KeyLocation::File, key))
     }
 
-    /// Deletes every key.
+    /// Deletes every key this cache may have.
     pub fn delete_all(&self) -> Result<(), CacheError> {
         match std::fs::remove_file(&self.file) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(CacheError::Io {
-                path: self.file.clone(),
-                source,
-            }),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(CacheError::Io {
+                    path: self.file.clone(),
+                    source,
+                });
+            }
         }
+        if use_keyring() {
+            let deleted = keyring_call(&self.account, |entry| match entry.delete_credential() {
+                Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            });
+            if let Err(error) = deleted {
+                tracing::warn!(target: "session", "{error}");
+            }
+        }
+        Ok(())
+    }
+
+    fn load_or_create_in_keyring(&self) -> Result<Key, CacheError> {
+        if let Some(key) = self.load(KeyLocation::Keyring)? {
+            return Ok(key);
+        }
+        let key = new_key()?;
+        let secret = key.to_vec();
+        keyring_call(&self.account, move |entry| {
+            entry.set_secret(&secret).map_err(|e| e.to_string())
+        })?;
+        Ok(key)
     }
 
     fn load_file(&self) -> Result<Option<Key>, CacheError> {
@@ -126,4 +184,82 @@ impl Keys {
         file.read_exact(&mut key[..]).map_err(io)?;
         Ok(Some(key))
     }
+}
+
+fn new_key() -> Result<Key, CacheError> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    aws_lc_rs::rand::fill(&mut key[..])
+        .map_err(|_| CacheError::Keyring("no randomness available".into()))?;
+    Ok(key)
+}
+
+fn key_from(secret: &[u8]) -> Result<Key, String> {
+    let bytes: [u8; KEY_LEN] = secret
+        .try_into()
+        .map_err(|_| "the keyring entry is not an exo key".to_owned())?;
+    Ok(Zeroizing::new(bytes))
+}
+
+/// `EXO_KEY_STORE`, when set.
+fn forced() -> Option<KeyLocation> {
+    match std::env::var(KEY_STORE_VAR)
+        .ok()?
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "file" => Some(KeyLocation::File),
+        "keyring" => Some(KeyLocation::Keyring),
+        _ => None,
+    }
+}
+
+/// Whether to try the OS keyring: when forced, or when the platform has one (on Linux, a
+/// desktop session with a session bus).
+fn use_keyring() -> bool {
+    match forced() {
+        Some(location) => location == KeyLocation::Keyring,
+        None => {
+            cfg!(any(target_os = "macos", target_os = "windows"))
+                || std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+        }
+    }
+}
+
+/// Runs `call` on exo's keyring entry `account`, on a helper thread, within the timeout.
+fn keyring_call<T: Send + 'static>(
+    account: &str,
+    call: impl FnOnce(&Entry) -> Result<T, String> + Send + 'static,
+) -> Result<T, CacheError> {
+    let account = account.to_owned();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = os_store()
+            .and_then(|store| {
+                store
+                    .build(KEYRING_SERVICE, &account, None)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|entry| call(&entry));
+        let _ = send.send(result);
+    });
+    match receive.recv_timeout(KEYRING_TIMEOUT) {
+        Ok(result) => result.map_err(|e| CacheError::Keyring(e.to_string())),
+        Err(_) => Err(CacheError::Keyring(format!(
+            "no answer within {} s",
+            KEYRING_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// The platform's credential store.
+fn os_store() -> Result<Arc<CredentialStore>, String> {
+    #[cfg(target_os = "macos")]
+    let store = apple_native_keyring_store::keychain::Store::new();
+    #[cfg(target_os = "windows")]
+    let store = windows_native_keyring_store::Store::new();
+    #[cfg(all(unix, not(target_os = "macos")))]
+    let store = zbus_secret_service_keyring_store::Store::new();
+    store
+        .map(|store| store as Arc<CredentialStore>)
+        .map_err(|e| e.to_string())
 }
