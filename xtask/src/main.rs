@@ -8,11 +8,14 @@
 //! - `demo`: build, start the sandbox tenant, and run the main job against it: connect, run
 //!   cmdlets, show the connection, disconnect.
 //! - `bench`: release build, then the benchmarks; results go in BENCHMARKS.md by hand.
+//! - `abi-compat`: plugins built against plugin-abi 1.0 and a later 1.x load into hosts of
+//!   either; a plugin whose ABI layout changed is refused.
 //!
 //! Everything builds with one command, `cargo build --workspace --all-targets`, so that the
 //! build, the tests and the end-to-end tests share one set of artifacts and nothing compiles
 //! twice.
 
+mod abi_compat;
 mod demo;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +33,8 @@ fn main() -> ExitCode {
             build(Profile::Debug).and_then(|dir| demo::run(&dir, &target_dir().join("demo")))
         }
         ["bench"] => bench(),
+        ["abi-compat"] => build(Profile::Debug)
+            .and_then(|dir| abi_compat::run(&dir, &target_dir().join("abi-compat"))),
         [] | ["help" | "--help" | "-h"] => {
             print!("{HELP}");
             Ok(())
@@ -51,9 +56,11 @@ Usage: cargo xtask <task>
 Tasks:
   build [--release]  build everything into target/<profile>/ (exo, exo-sandbox, plugins/)
   test               build, then run every test
-  ci                 what CI runs: fmt, clippy -D warnings, build, tests, demo
+  ci                 what CI runs: fmt, clippy -D warnings, build, tests, abi-compat, demo
   demo               build, start the sandbox tenant, connect, run cmdlets, disconnect
   bench              release build, then the benchmarks
+  abi-compat         plugins built against plugin-abi 1.0 and 1.99 load both ways; a changed
+                     layout is refused
 ";
 
 /// A task's result; the error is a message for people.
@@ -65,7 +72,8 @@ enum Profile {
     Release,
 }
 
-fn workspace_root() -> PathBuf {
+/// The workspace root.
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
@@ -79,7 +87,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// Runs `cargo <args>` in the workspace root, echoing the command.
-fn cargo(args: &[&str]) -> Result {
+pub(crate) fn cargo(args: &[&str]) -> Result {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("==> cargo {}", args.join(" "));
     let status = Command::new(&cargo)
@@ -160,14 +168,14 @@ fn plugin_packages() -> Result<Vec<String>> {
 }
 
 #[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> Result {
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot set the permissions of {}: {e}", path.display()))
 }
 
 #[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> Result {
+pub(crate) fn set_mode(_: &Path, _: u32) -> Result {
     Ok(())
 }
 
@@ -196,10 +204,13 @@ fn ci() -> Result {
     ])?;
     let dir = build(Profile::Debug)?;
     test()?;
+    abi_compat::run(&dir, &target_dir().join("abi-compat"))?;
     demo::run(&dir, &target_dir().join("demo"))
 }
 
 fn bench() -> Result {
     build(Profile::Release)?;
-    cargo(&["bench", "--package", "exo", "--bench", "plugin_loading"])
+    cargo(&["bench", "--package", "exo", "--bench", "plugin_loading"])?;
+    cargo(&["bench", "--package", "sandbox", "--bench", "throughput"])?;
+    cargo(&["bench", "--package", "tests", "--bench", "session"])
 }

@@ -16,6 +16,7 @@
 //!   unknown keys are ignored by both sides;
 //! - capabilities are lists of strings ([`capability`]); a side only relies on a capability the
 //!   other side announced;
+//! - new operations go through `call(name, payload)` on either trait, announced as capabilities;
 //! - closed sets are integer newtypes ([`ErrorKind`], [`ParameterKind`], [`LogLevel`],
 //!   [`AccountKind`]) whose unknown values every reader must tolerate.
 //!
@@ -28,7 +29,7 @@ use abi_stable::{
     library::RootModule,
     package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
-    std_types::{RBox, ROption, RResult, RStr, RString, RVec},
+    std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec},
 };
 
 /// The ABI major this crate defines. Hosts refuse plugins of any other major.
@@ -79,13 +80,23 @@ pub trait LoginFlow: Send + Sync + 'static {
 
     /// Renews `previous` without user interaction (refresh token, or a silent re-run of an
     /// app-only flow). Returns [`ErrorKind::INTERACTION_REQUIRED`] when that is impossible.
-    #[sabi(last_prefix_field)]
     fn renew(
         &self,
         request: &LoginRequest,
         previous: &TokenGrant,
         host: HostRef<'_>,
     ) -> RResult<TokenGrant, PluginError>;
+
+    /// An operation added after ABI 1.0, named `operation`, with a serialized `payload` (JSON
+    /// unless the operation says otherwise). Plugins answer [`ErrorKind::UNSUPPORTED`] for names
+    /// they do not know; hosts only call operations the plugin announced as capabilities.
+    #[sabi(last_prefix_field)]
+    fn call(
+        &self,
+        operation: RStr<'_>,
+        payload: RSlice<'_, u8>,
+        host: HostRef<'_>,
+    ) -> RResult<RVec<u8>, PluginError>;
 }
 
 /// What the host implements for the plugin: everything that touches the outside world.
@@ -114,8 +125,14 @@ pub trait HostServices: Sync {
 
     /// True once the user asked to stop (Ctrl-C); long waits should poll it and return
     /// `CANCELLED`.
-    #[sabi(last_prefix_field)]
     fn is_cancelled(&self) -> bool;
+
+    /// A host service added after ABI 1.0, named `service`, with a serialized `payload` (JSON
+    /// unless the service says otherwise). Hosts answer [`ErrorKind::UNSUPPORTED`] for names they
+    /// do not know; plugins only call services the host announced in
+    /// [`LoginRequest::host_capabilities`].
+    #[sabi(last_prefix_field)]
+    fn call(&self, service: RStr<'_>, payload: RSlice<'_, u8>) -> RResult<RVec<u8>, PluginError>;
 }
 
 /// A plugin's description of itself.

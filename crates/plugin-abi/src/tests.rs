@@ -2,7 +2,7 @@
 //!
 //! The snapshot `abi-v1.layout` lists every type reachable from the root module (the login-flow
 //! vtable, the host-services vtable, every payload) with its package major, size, alignment,
-//! fields and function signatures. abi_stable refuses to load a plugin when any of that differs
+//! representation, enum discriminants, fields and function signatures. abi_stable refuses to load a plugin when any of that differs
 //! in a way it cannot reconcile, and our promise (any 1.x plugin loads into any 1.y host) is
 //! stricter still: for major 1 this snapshot must never change. If this test fails, undo the
 //! change to the types, or start ABI major 2 (see `EVOLUTION.md`).
@@ -41,13 +41,28 @@ fn describe(root: &'static TypeLayout) -> String {
     for (number, layout) in order.iter().enumerate() {
         let _ = writeln!(
             text,
-            "#{number} {} [{}] size {} align {} {:?}",
+            "#{number} {} [{}] size {} align {} {:?} {:?}{}{}",
             layout.full_type(),
             package_major(layout),
             layout.size(),
             layout.alignment(),
-            layout.data_discriminant()
+            layout.data_discriminant(),
+            layout.repr_attr(),
+            if layout.is_nonzero() { " nonzero" } else { "" },
+            if layout.extra_checks().is_some() {
+                " extra-checks"
+            } else {
+                ""
+            },
         );
+        for phantom in layout.phantom_fields().iter() {
+            let _ = writeln!(
+                text,
+                "  phantom {}: #{}",
+                phantom.name(),
+                number_of(phantom.layout())
+            );
+        }
         let fields = match layout.data() {
             TLData::Struct { fields } | TLData::Union { fields } => Some(fields),
             TLData::PrefixType(prefix) => {
@@ -55,7 +70,11 @@ fn describe(root: &'static TypeLayout) -> String {
                 Some(prefix.fields)
             }
             TLData::Enum(enum_) => {
-                let _ = writeln!(text, "  variants {:?}", enum_.variant_names);
+                let _ = writeln!(
+                    text,
+                    "  variants {:?} discriminants {:?} {:?}",
+                    enum_.variant_names, enum_.discriminants, enum_.exhaustiveness
+                );
                 Some(enum_.fields)
             }
             TLData::Primitive(primitive) => {

@@ -11,7 +11,7 @@ use std::sync::Once;
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::RResult;
+use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use plugin_abi::{
     HostRef, LoginFlow, LoginFlow_TO, LoginFlowBox, LoginRequest, PluginDescription, PluginError,
     PluginRoot, PluginRoot_Ref, TokenGrant,
@@ -77,6 +77,22 @@ impl<M: LoginMethod> LoginFlow for Adapter<M> {
                 let previous = Grant::from(previous);
                 let grant = self.0.renew(&Request::new(request), &previous, &host)?;
                 Ok(TokenGrant::from(&grant))
+            })
+        })
+    }
+
+    fn call(
+        &self,
+        operation: RStr<'_>,
+        payload: RSlice<'_, u8>,
+        host: HostRef<'_>,
+    ) -> RResult<RVec<u8>, PluginError> {
+        let host = Host::new(host);
+        host.enter(|| {
+            guarded("call", || {
+                self.0
+                    .call(operation.as_str(), payload.as_slice(), &host)
+                    .map(RVec::from)
             })
         })
     }

@@ -74,6 +74,12 @@ impl<'a> Host<'a> {
         self.raw.show_message(message.into());
     }
 
+    /// A host service added after ABI 1.0 (see `plugin_abi::HostServices::call`); check
+    /// [`crate::Request::host_has`] first.
+    pub fn call(&self, service: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        into_result(self.raw.call(service.into(), payload.into())).map(RVec::into_vec)
+    }
+
     /// Whether the user asked to stop; poll it during long waits.
     pub fn is_cancelled(&self) -> bool {
         self.raw.is_cancelled()

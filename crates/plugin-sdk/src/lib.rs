@@ -37,6 +37,8 @@ mod types;
 pub mod claims;
 
 pub use abi_stable;
+pub use http;
+pub use oauth2;
 pub use plugin_abi as abi;
 
 pub use export::root_module;
@@ -68,6 +70,15 @@ pub trait LoginMethod: Default + Send + Sync + 'static {
         Err(Error::interaction_required(
             "this login method cannot renew a token silently; connect again",
         ))
+    }
+
+    /// An operation added after ABI 1.0 (see `plugin_abi::LoginFlow::call`). The default knows
+    /// none.
+    fn call(&self, operation: &str, payload: &[u8], host: &Host<'_>) -> Result<Vec<u8>, Error> {
+        let _ = (payload, host);
+        Err(Error::unsupported(format!(
+            "this plugin has no operation '{operation}'"
+        )))
     }
 }
 
