@@ -30,8 +30,11 @@ const FORMAT_VERSION: u8 = 1;
 const HEADER_LEN: usize = MAGIC.len() + 2;
 const CACHE_FILE: &str = "cache";
 const LOCK_FILE: &str = "cache.lock";
-/// How long to wait for another `exo` process to release the lock.
+/// How long to wait for another `exo` process to release the cache lock (held only for reads
+/// and writes of the file).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for another `exo` process renewing the same connection (a network call).
+const RENEWAL_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Everything in the cache.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -49,6 +52,17 @@ pub struct Entry {
     pub connection: Connection,
     /// Its tokens.
     pub tokens: Tokens,
+}
+
+impl CacheError {
+    /// Whether the cache itself cannot be opened (damaged, or its key out of reach), as
+    /// opposed to a failure of the moment.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(
+            self,
+            Self::Damaged { .. } | Self::Keyring(_) | Self::KeyExposed { .. }
+        )
+    }
 }
 
 impl Contents {
@@ -103,18 +117,23 @@ pub enum CacheError {
         /// Its mode.
         mode: u32,
     },
+    /// The cryptography library failed.
+    #[error("cannot protect the token cache: {0}")]
+    Crypto(&'static str),
     /// The OS keyring failed.
     #[error("the OS keyring that keeps the token cache's key failed: {0}")]
     Keyring(String),
-    /// Another process holds the lock too long.
+    /// Another process holds a lock too long.
     #[error(
-        "the token cache has been locked by another exo process for {}s; if none is running, delete {}",
-        LOCK_TIMEOUT.as_secs(),
-        .lock.display()
+        "another exo process has held {} for {}s; if none is running, delete that file",
+        .lock.display(),
+        .waited.as_secs()
     )]
     Busy {
         /// The lock file.
         lock: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
     },
 }
 
@@ -122,13 +141,26 @@ pub enum CacheError {
 pub struct Store {
     dir: PathBuf,
     keys: Keys,
+    lock_timeout: Duration,
 }
 
 impl Store {
     /// The cache in `dir` (created when first written).
     pub fn new(dir: PathBuf) -> Self {
         let keys = Keys::new(&dir);
-        Self { dir, keys }
+        Self {
+            dir,
+            keys,
+            lock_timeout: LOCK_TIMEOUT,
+        }
+    }
+
+    /// The same store, waiting at most `timeout` for the cache lock.
+    pub fn with_lock_timeout(self, timeout: Duration) -> Self {
+        Self {
+            lock_timeout: timeout,
+            ..self
+        }
     }
 
     /// The default state directory: `$XDG_STATE_HOME/exo` on Linux, the local data directory
@@ -137,6 +169,11 @@ impl Store {
         dirs::state_dir()
             .or_else(dirs::data_local_dir)
             .map(|d| d.join("exo"))
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The cache file.
@@ -161,7 +198,7 @@ impl Store {
         })
     }
 
-    /// Moves a damaged cache aside (`cache.damaged-<unix time>`) and returns where it went.
+    /// Moves an unreadable cache aside (`cache.damaged-<unix time>`) and returns where it went.
     pub async fn move_damaged_aside(&self) -> Result<Option<PathBuf>, CacheError> {
         let _lock = self.acquire(LockMode::Exclusive).await?;
         let path = self.path();
@@ -178,39 +215,30 @@ impl Store {
         Ok(Some(aside))
     }
 
-    fn ensure_dir(&self) -> Result<(), CacheError> {
-        create_private_dir(&self.dir).map_err(|source| CacheError::Io {
-            path: self.dir.clone(),
-            source,
-        })
+    async fn acquire(&self, mode: LockMode) -> Result<File, CacheError> {
+        lock_file(
+            &self.dir,
+            &self.dir.join(LOCK_FILE),
+            mode,
+            self.lock_timeout,
+        )
+        .await
     }
 
-    async fn acquire(&self, mode: LockMode) -> Result<File, CacheError> {
-        self.ensure_dir()?;
-        let path = self.dir.join(LOCK_FILE);
-        let file = private_file(&path, false).map_err(|source| CacheError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let started = Instant::now();
-        loop {
-            let attempt = match mode {
-                LockMode::Shared => file.try_lock_shared(),
-                LockMode::Exclusive => file.try_lock(),
-            };
-            match attempt {
-                Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_TIMEOUT => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(CacheError::Busy { lock: path });
-                }
-                Err(std::fs::TryLockError::Error(source)) => {
-                    return Err(CacheError::Io { path, source });
-                }
-            }
-        }
+    /// Takes the renewal lock of connection `id`: one renewal of a connection at a time across
+    /// processes, while the cache itself stays free for everyone else.
+    pub async fn lock_renewal(&self, id: Uuid) -> Result<File, CacheError> {
+        lock_file(
+            &self.dir,
+            &self.renewal_lock(id),
+            LockMode::Exclusive,
+            RENEWAL_LOCK_TIMEOUT,
+        )
+        .await
+    }
+
+    fn renewal_lock(&self, id: Uuid) -> PathBuf {
+        self.dir.join(format!("renew-{id}.lock"))
     }
 
     fn load(&self) -> Result<Contents, CacheError> {
@@ -264,6 +292,7 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => return Err(CacheError::Io { path, source }),
             }
+            self.prune_renewal_locks(contents);
             return self.keys.delete_all();
         }
         let (location, key) = self.keys.load_or_create()?;
@@ -273,25 +302,45 @@ impl Store {
         header.push(location.to_byte());
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce)
-            .map_err(|_| CacheError::Keyring("no randomness available".into()))?;
+            .map_err(|_| CacheError::Crypto("no randomness available"))?;
+        // Serializing plain data structs with string keys cannot fail.
         let mut sealed =
-            Zeroizing::new(
-                serde_json::to_vec(contents).map_err(|e| CacheError::Damaged {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?,
-            );
+            Zeroizing::new(serde_json::to_vec(contents).expect("the cache serializes"));
         cipher(&key)
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(&header[..]),
                 &mut *sealed,
             )
-            .map_err(|_| CacheError::Keyring("encryption failed".into()))?;
+            .map_err(|_| CacheError::Crypto("encryption failed"))?;
         let mut bytes = header;
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&sealed);
-        atomic_write(&self.dir, &path, &bytes).map_err(|source| CacheError::Io { path, source })
+        atomic_write(&self.dir, &path, &bytes).map_err(|source| CacheError::Io { path, source })?;
+        self.prune_renewal_locks(contents);
+        Ok(())
+    }
+
+    /// Removes the renewal locks of connections that are gone (best effort: they are empty).
+    fn prune_renewal_locks(&self, contents: &Contents) {
+        let Ok(files) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for file in files.flatten() {
+            let name = file.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("renew-")?.strip_suffix(".lock"))
+            else {
+                continue;
+            };
+            if id
+                .parse::<Uuid>()
+                .is_ok_and(|id| contents.get(id).is_none())
+            {
+                let _ = std::fs::remove_file(file.path());
+            }
+        }
     }
 }
 
@@ -311,6 +360,44 @@ impl Locked<'_> {
     /// Writes the cache and releases the lock. Dropping without saving changes nothing.
     pub fn save(self) -> Result<(), CacheError> {
         self.store.save(&self.contents)
+    }
+}
+
+/// Locks `path` (created in `dir` if needed) in `mode`, waiting up to `timeout` for others.
+async fn lock_file(
+    dir: &Path,
+    path: &Path,
+    mode: LockMode,
+    timeout: Duration,
+) -> Result<File, CacheError> {
+    create_private_dir(dir).map_err(|source| CacheError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let io = |source| CacheError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = private_file(path, false).map_err(io)?;
+    let started = Instant::now();
+    loop {
+        let attempt = match mode {
+            LockMode::Shared => file.try_lock_shared(),
+            LockMode::Exclusive => file.try_lock(),
+        };
+        match attempt {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(CacheError::Busy {
+                    lock: path.to_owned(),
+                    waited: timeout,
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
     }
 }
 

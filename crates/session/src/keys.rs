@@ -13,7 +13,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry};
@@ -64,6 +64,8 @@ pub struct Keys {
     file: PathBuf,
     /// The keyring entry's user name: one entry per state directory.
     account: String,
+    /// The key once read or made: one keyring round trip per process.
+    known: Mutex<Option<(KeyLocation, Key)>>,
 }
 
 impl Keys {
@@ -72,6 +74,7 @@ impl Keys {
         Self {
             file: dir.join(KEY_FILE),
             account: format!("token-cache:{}", dir.display()),
+            known: Mutex::new(None),
         }
     }
 
@@ -87,6 +90,25 @@ impl Keys {
 
     /// The key at `location`, or `None` when it does not exist.
     pub fn load(&self, location: KeyLocation) -> Result<Option<Key>, CacheError> {
+        if let Some((known, key)) = self.known().as_ref()
+            && *known == location
+        {
+            return Ok(Some(key.clone()));
+        }
+        let key = self.read(location)?;
+        if let Some(key) = &key {
+            *self.known() = Some((location, key.clone()));
+        }
+        Ok(key)
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Option<(KeyLocation, Key)>> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read(&self, location: KeyLocation) -> Result<Option<Key>, CacheError> {
         match location {
             KeyLocation::File => self.load_file(),
             KeyLocation::Keyring => keyring_call(&self.account, |entry| match entry.get_secret() {
@@ -99,6 +121,15 @@ impl Keys {
 
     /// The current key, created if there is none: in the keyring when one is available.
     pub fn load_or_create(&self) -> Result<(KeyLocation, Key), CacheError> {
+        if let Some(known) = self.known().clone() {
+            return Ok(known);
+        }
+        let (location, key) = self.find_or_create()?;
+        *self.known() = Some((location, key.clone()));
+        Ok((location, key))
+    }
+
+    fn find_or_create(&self) -> Result<(KeyLocation, Key), CacheError> {
         if let Some(key) = self.load_file()? {
             return Ok((KeyLocation::File, key));
         }
@@ -125,6 +156,7 @@ impl Keys {
 
     /// Deletes every key this cache may have.
     pub fn delete_all(&self) -> Result<(), CacheError> {
+        *self.known() = None;
         match std::fs::remove_file(&self.file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -189,7 +221,7 @@ impl Keys {
 fn new_key() -> Result<Key, CacheError> {
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     aws_lc_rs::rand::fill(&mut key[..])
-        .map_err(|_| CacheError::Keyring("no randomness available".into()))?;
+        .map_err(|_| CacheError::Crypto("no randomness available"))?;
     Ok(key)
 }
 

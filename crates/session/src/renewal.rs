@@ -69,38 +69,49 @@ pub enum Need<'a> {
 }
 
 /// A valid token for connection `id`, renewed with `renewer` when needed.
+///
+/// The renewal (a network call) runs under the connection's own renewal lock, not the cache
+/// lock: other connections and readers go on meanwhile, and a second process that needs the
+/// same renewal waits for it and then finds the new token.
 pub async fn valid_tokens(
     store: &Store,
     id: Uuid,
     need: Need<'_>,
     renewer: &impl Renewer,
 ) -> Result<Entry, SessionError> {
-    let contents = store.read().await?;
-    let entry = contents.get(id).ok_or(SessionError::NotFound(id))?;
+    let entry = current(store, id).await?;
     if usable(&entry.tokens, need) {
-        return Ok(entry.clone());
+        return Ok(entry);
     }
-    let mut locked = store.lock().await?;
-    let entry = locked
-        .contents()
-        .get_mut(id)
-        .ok_or(SessionError::NotFound(id))?;
-    // Another process may have renewed while this one waited for the lock.
+    let _renewing = store.lock_renewal(id).await?;
+    // Another process may have renewed while this one waited.
+    let entry = current(store, id).await?;
     if usable(&entry.tokens, need) {
-        return Ok(entry.clone());
+        return Ok(entry);
     }
     match renewer.renew(&entry.connection, &entry.tokens).await {
         Ok(tokens) => {
-            entry.tokens = tokens;
-            let renewed = entry.clone();
+            let mut locked = store.lock().await?;
+            let saved = locked
+                .contents()
+                .get_mut(id)
+                .ok_or(SessionError::NotFound(id))?;
+            saved.tokens = tokens;
+            let renewed = saved.clone();
             locked.save()?;
             tracing::info!(target: "session", "renewed the token of {}", renewed.connection.name());
             Ok(renewed)
         }
-        Err(error) if matches!(need, Need::Fresh) && !entry.tokens.is_expired(now() + 30) => {
-            // Early renewal failed but the token still works for a while: use it.
-            tracing::warn!(target: "session", "could not renew the token of {} early: {}", entry.connection.name(), error.message);
-            Ok(entry.clone())
+        Err(error) if matches!(need, Need::Fresh) && !entry.tokens.is_expired(now()) => {
+            // Renewing ahead of expiry failed, but the token still works for a while: use it.
+            tracing::warn!(
+                target: "session",
+                "could not renew the token of {} ahead of its expiry ({}); it expires in {} s",
+                entry.connection.name(),
+                error.message,
+                entry.tokens.expires_on - now()
+            );
+            Ok(entry)
         }
         Err(error) => Err(SessionError::RenewalFailed {
             name: entry.connection.name(),
@@ -114,6 +125,15 @@ pub async fn valid_tokens(
             reconnect: entry.connection.reconnect_command(),
         }),
     }
+}
+
+async fn current(store: &Store, id: Uuid) -> Result<Entry, SessionError> {
+    store
+        .read()
+        .await?
+        .get(id)
+        .cloned()
+        .ok_or(SessionError::NotFound(id))
 }
 
 fn usable(tokens: &Tokens, need: Need<'_>) -> bool {

@@ -146,6 +146,8 @@ async fn a_damaged_cache_is_reported_and_left_untouched() {
 
     std::fs::write(store.path(), &good).unwrap();
     std::fs::remove_file(dir.path().join("cache.key")).unwrap();
+    // A store keeps its key for the life of the process; a new process sees the loss.
+    let store = Store::new(dir.path().to_owned());
     let error = store.read().await.unwrap_err().to_string();
     assert!(
         error.contains("its key (the key file") && error.contains("is missing"),
@@ -170,7 +172,11 @@ async fn a_key_others_can_read_is_refused() {
     locked.save().unwrap();
     let key = dir.path().join("cache.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let error = store.read().await.unwrap_err().to_string();
+    let error = Store::new(dir.path().to_owned())
+        .read()
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("readable or writable by others (mode 644)") && error.contains("chmod 600"),
         "{error}"
@@ -220,5 +226,19 @@ fn concurrent_writers_lose_nothing() {
         numbers,
         (1..=80).collect::<Vec<_>>(),
         "every connection got its own number"
+    );
+}
+
+#[tokio::test]
+async fn a_lock_held_too_long_is_reported_with_the_file_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Store::new(dir.path().to_owned());
+    let _held = holder.lock().await.unwrap();
+    let waiter =
+        Store::new(dir.path().to_owned()).with_lock_timeout(std::time::Duration::from_millis(50));
+    let error = waiter.read().await.unwrap_err().to_string();
+    assert!(
+        error.contains("cache.lock") && error.contains("if none is running, delete that file"),
+        "{error}"
     );
 }

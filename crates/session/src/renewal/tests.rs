@@ -136,3 +136,51 @@ async fn a_failed_renewal_of_an_expired_token_says_how_to_reconnect() {
          access-token --access-token-file '/tmp/my token'"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_renewal_does_not_block_the_cache_for_others() {
+    struct SlowRenewer;
+    impl Renewer for SlowRenewer {
+        async fn renew(&self, _: &Connection, tokens: &Tokens) -> Result<Tokens, RenewError> {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            Ok(Tokens {
+                access_token: Secret::new("slow"),
+                expires_on: now() + 3600,
+                obtained_at: now(),
+                ..tokens.clone()
+            })
+        }
+    }
+    let (_dir, store, id) = store_with("old", now() + 10).await;
+    let store = Arc::new(store);
+    let renewing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            valid_tokens(&store, id, Need::Fresh, &SlowRenewer)
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let mut locked = store.lock().await.unwrap();
+    locked
+        .contents()
+        .add(crate::cache::tests::entry("other", now() + 3600));
+    locked.save().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "the cache was free during the renewal"
+    );
+    assert_eq!(renewing.await.unwrap().tokens.access_token.expose(), "slow");
+    let contents = store.read().await.unwrap();
+    assert_eq!(
+        contents.entries.len(),
+        2,
+        "the renewal's save kept the other connection"
+    );
+    assert_eq!(
+        contents.get(id).unwrap().tokens.access_token.expose(),
+        "slow"
+    );
+}
