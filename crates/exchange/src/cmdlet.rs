@@ -3,12 +3,15 @@
 //! `exo Get-Mailbox -Identity alice -ResultSize 10` works as it would in PowerShell, within what
 //! a shell leaves of the words:
 //! - `-Name value`, `-Name:value`; a parameter without a value is a switch (`true`);
-//!   `-Switch:$false` turns it off;
-//! - `$true`, `$false`, `$null`; whole numbers become JSON numbers;
+//!   `-Switch:false` turns it off;
+//! - `$true`, `$false`, `$null`, and `true`, `false` (a POSIX shell expands an unquoted or
+//!   double-quoted `$false` to nothing, so exo refuses an empty `-Name:`); whole numbers become
+//!   JSON numbers, except with leading zeros (`0042` stays text);
 //! - `a,b,c` is a list; `@(a,b)` too;
 //! - `@{Add="x";Remove="y","z"}` is a hashtable (sent as `#Exchange.GenericHashTable`);
 //! - a value wrapped in quotes the shell kept (`"'Smith, John'"`) is a literal string: no list,
-//!   no number, no `$`-keyword.
+//!   no number, no `$`-keyword; so is a value whose quotes or brackets do not pair up
+//!   (`o'brien@contoso.com`, `Smiley :)`).
 
 use serde_json::{Map, Value};
 
@@ -36,6 +39,11 @@ pub enum ArgError {
     /// A parameter was given twice.
     #[error("parameter -{0} is given twice")]
     Duplicate(String),
+    /// `-Name:` with nothing after the colon.
+    #[error(
+        "-{0}: has no value; a shell turns -{0}:$false into -{0}: — write -{0}:false, or quote it: '-{0}:$false'"
+    )]
+    EmptyValue(String),
     /// A hashtable or list is malformed.
     #[error("cannot read the value of -{parameter}: {reason}")]
     BadValue {
@@ -69,6 +77,7 @@ impl Cmdlet {
                 return Err(ArgError::BadParameter(word.clone()));
             }
             let text = match inline {
+                Some("") => return Err(ArgError::EmptyValue(parameter.to_owned())),
                 Some(value) => Some(value.to_owned()),
                 None => words.next_if(|next| !is_parameter(next)).cloned(),
             };
@@ -153,7 +162,10 @@ fn parse_value(text: &str) -> Result<Value, String> {
                 .collect(),
         ));
     }
-    let items = split_top_level(text, ',')?;
+    // Outside @{…} and @(…), text whose quotes or brackets do not pair up is just text.
+    let Ok(items) = split_top_level(text, ',') else {
+        return Ok(Value::String(text.to_owned()));
+    };
     if items.len() > 1 {
         return Ok(Value::Array(
             items.iter().map(|item| scalar(item)).collect(),
@@ -226,13 +238,14 @@ fn scalar(text: &str) -> Value {
         return Value::String(literal.to_owned());
     }
     match text.to_ascii_lowercase().as_str() {
-        "$true" => return Value::Bool(true),
-        "$false" => return Value::Bool(false),
+        "$true" | "true" => return Value::Bool(true),
+        "$false" | "false" => return Value::Bool(false),
         "$null" => return Value::Null,
         _ => {}
     }
     let digits = text.strip_prefix('-').unwrap_or(text);
     if !digits.is_empty()
+        && (digits == "0" || !digits.starts_with('0'))
         && digits.len() < 16
         && digits.bytes().all(|b| b.is_ascii_digit())
         && let Ok(number) = text.parse::<i64>()

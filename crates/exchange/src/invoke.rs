@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::cmdlet::Cmdlet;
 
@@ -56,8 +57,12 @@ pub fn app_anchor_mailbox(tenant_id: &str) -> String {
 
 /// Gives access tokens; implemented over the session core.
 pub trait TokenSource {
-    /// A valid token; with `rejected`, one other than that token (which got a 401).
-    fn token(&self, rejected: Option<&str>) -> impl Future<Output = Result<String, String>> + Send;
+    /// A valid token (wiped from memory when dropped); with `rejected`, one other than that
+    /// token (which got a 401).
+    fn token(
+        &self,
+        rejected: Option<&str>,
+    ) -> impl Future<Output = Result<Zeroizing<String>, String>> + Send;
 }
 
 /// How often and how long to retry.
@@ -89,6 +94,9 @@ pub struct Page {
     pub rows: Vec<Box<RawValue>>,
     /// Warnings Exchange attached (`@adminapi.warnings`).
     pub warnings: Vec<String>,
+    /// Errors Exchange reported along with a successful answer (`@adminapi.errors`), e.g. for
+    /// some of the objects of a pipeline; they make the command fail.
+    pub errors: Vec<String>,
 }
 
 /// What a finished invocation did.
@@ -180,12 +188,11 @@ pub async fn invoke(
         let more = request.limit.is_none_or(|limit| summary.rows < limit);
         match fetched.next_link.filter(|_| more) {
             Some(next) => {
-                let (next, output) = tokio::join!(
-                    request.fetch(next, summary.pages + 1, summary.rows),
-                    async { on_page(page) }
-                );
-                output.map_err(InvokeError::Output)?;
-                fetched = next?;
+                // The output of this page overlaps the fetch of the next; when the output fails,
+                // the fetch is dropped.
+                let output = async { on_page(page).map_err(InvokeError::Output) };
+                let fetch = request.fetch(next, summary.pages + 1, summary.rows);
+                (fetched, ()) = tokio::try_join!(fetch, output)?;
             }
             None => {
                 on_page(page).map_err(InvokeError::Output)?;
@@ -236,7 +243,7 @@ impl<T: TokenSource> Request<'_, T> {
             let failure = match self.send(&url, &token, page_size).await {
                 Ok((status, _, body)) if status.is_success() => return self.parse(page, &body),
                 Ok((StatusCode::UNAUTHORIZED, _, _)) if !renewed => {
-                    tracing::info!(target: "exo::invoke", "{}: token rejected (401); renewing it once", self.cmdlet.name);
+                    tracing::info!(target: "exchange", "{}: token rejected (401); renewing it once", self.cmdlet.name);
                     token = self
                         .tokens
                         .token(Some(&token))
@@ -264,9 +271,10 @@ impl<T: TokenSource> Request<'_, T> {
                     }
                 }
                 Err(error) => {
-                    let reason = describe(&error);
                     // A request that never left may always be sent again.
-                    if !(error.is_connect() || self.cmdlet.is_idempotent()) {
+                    let resendable = error.is_connect() || self.cmdlet.is_idempotent();
+                    let reason = describe_reqwest_error(error);
+                    if !resendable {
                         return Err(InvokeError::Network {
                             cmdlet: self.cmdlet.name.clone(),
                             page,
@@ -296,7 +304,7 @@ impl<T: TokenSource> Request<'_, T> {
                 .min(self.policy.max_delay);
             retries += 1;
             tracing::warn!(
-                target: "exo::invoke",
+                target: "exchange",
                 "{}: {}; retrying page {page} in {:.1} s (retry {retries} of {})",
                 self.cmdlet.name,
                 failure.reason,
@@ -313,7 +321,8 @@ impl<T: TokenSource> Request<'_, T> {
         token: &str,
         page_size: u64,
     ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), reqwest::Error> {
-        tracing::debug!(target: "exo::http", "→ POST {url} ({}, request {})", self.cmdlet.name, self.request_id);
+        tracing::debug!(target: "exchange", "→ POST {url} ({}, request {})", self.cmdlet.name, self.request_id);
+        tracing::trace!(target: "exchange", "→ {}", redacted_parameters(self.cmdlet));
         let started = std::time::Instant::now();
         let response = self
             .http
@@ -336,7 +345,7 @@ impl<T: TokenSource> Request<'_, T> {
         let headers = response.headers().clone();
         let body = response.bytes().await?;
         tracing::debug!(
-            target: "exo::http",
+            target: "exchange",
             "← {status} ({} bytes) in {} ms",
             body.len(),
             started.elapsed().as_millis()
@@ -377,25 +386,75 @@ impl<T: TokenSource> Request<'_, T> {
                 }
             }
         };
-        let next_link = envelope
-            .next_link
-            .map(|link| {
-                self.target
-                    .exchange
-                    .join(&link)
-                    .map_err(|e| malformed(format!("bad @odata.nextLink ({e})")))
-            })
-            .transpose()?;
-        let warnings = envelope
-            .warnings
-            .into_iter()
-            .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_owned))
-            .collect();
-        Ok(Fetched {
-            page: Page { rows, warnings },
+        let Envelope {
             next_link,
-        })
+            warnings,
+            errors,
+            ..
+        } = envelope;
+        let next_link = next_link
+            .as_deref()
+            .map(|link| next_url(&self.target.exchange, link))
+            .transpose()
+            .map_err(malformed)?;
+        let page = Page {
+            rows,
+            warnings: texts(warnings),
+            errors: texts(errors),
+        };
+        Ok(Fetched { page, next_link })
     }
+}
+
+/// The cmdlet's parameters for a log line, with values of secret-looking parameters hidden.
+fn redacted_parameters(cmdlet: &Cmdlet) -> String {
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["password", "secret", "token", "key", "credential"]
+            .iter()
+            .any(|word| name.contains(word))
+    };
+    let parameters: serde_json::Map<String, serde_json::Value> = cmdlet
+        .parameters
+        .iter()
+        .map(|(name, value)| {
+            let value = if secret(name) {
+                serde_json::Value::String("[redacted]".into())
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    format!("{} {}", cmdlet.name, serde_json::Value::Object(parameters))
+}
+
+/// `@odata.nextLink` as a URL on the connection's own Exchange host: the bearer token goes with
+/// it, so a link to anywhere else (another host, port or scheme) is refused.
+fn next_url(exchange: &Url, link: &str) -> Result<Url, String> {
+    let url = exchange
+        .join(link)
+        .map_err(|e| format!("bad @odata.nextLink ({e})"))?;
+    let same_origin = url.scheme() == exchange.scheme()
+        && url.host_str() == exchange.host_str()
+        && url.port_or_known_default() == exchange.port_or_known_default();
+    if same_origin {
+        Ok(url)
+    } else {
+        Err(format!(
+            "@odata.nextLink points to {}, not to {}; exo does not send the token there",
+            url.origin().ascii_serialization(),
+            exchange.origin().ascii_serialization()
+        ))
+    }
+}
+
+/// Annotation values as text: strings as they are, anything else as JSON.
+fn texts(values: Vec<serde_json::Value>) -> Vec<String> {
+    values
+        .into_iter()
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .collect()
 }
 
 struct Failure {
@@ -411,6 +470,8 @@ struct Envelope<'a> {
     next_link: Option<String>,
     #[serde(rename = "@adminapi.warnings", default)]
     warnings: Vec<serde_json::Value>,
+    #[serde(rename = "@adminapi.errors", default)]
+    errors: Vec<serde_json::Value>,
 }
 
 /// `Retry-After` in seconds (an HTTP date is treated as "soon": one second).
@@ -489,14 +550,14 @@ fn exchange_error(
     }
 }
 
-/// A reqwest error with its causes, without its URL.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "the request timed out".to_owned()
-    } else {
-        error.to_string()
-    };
-    let mut source = std::error::Error::source(error);
+/// A reqwest error with its causes, without its URL (which may carry secrets in its query).
+pub fn describe_reqwest_error(error: reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "the request timed out".to_owned();
+    }
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

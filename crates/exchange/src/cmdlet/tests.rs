@@ -72,6 +72,19 @@ fn powershell_style_arguments_become_typed_parameters() {
             json!({"Filter": "DisplayName -like 'A*'"}),
         ),
         ("", json!({})),
+        (
+            "-Enabled:false -Confirm:FALSE -Force true",
+            json!({"Enabled": false, "Confirm": false, "Force": true}),
+        ),
+        (
+            "-Identity 0042 -Count 0 -Offset 10",
+            json!({"Identity": "0042", "Count": 0, "Offset": 10}),
+        ),
+        (
+            "-Identity o'brien@contoso.com -DisplayName \"Smiley :)\"",
+            json!({"Identity": "o'brien@contoso.com", "DisplayName": "Smiley :)"}),
+        ),
+        ("-Notes --important", json!({"Notes": "--important"})),
     ];
     for (words, expected) in cases {
         assert_eq!(parse(words).unwrap(), expected, "{words}");
@@ -103,12 +116,13 @@ fn malformed_arguments_say_what_is_wrong() {
             },
         ),
         (
-            "-X 'open",
+            "-X @(a,'b)",
             ArgError::BadValue {
                 parameter: "X".into(),
                 reason: "a quote is not closed".into(),
             },
         ),
+        ("-Confirm:", ArgError::EmptyValue("Confirm".into())),
     ];
     for (words, error) in cases {
         assert_eq!(parse(words).unwrap_err(), error, "{words}");

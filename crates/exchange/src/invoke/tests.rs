@@ -96,3 +96,46 @@ fn urls_and_anchors_follow_the_reference_module() {
         "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@t1"
     );
 }
+
+#[test]
+fn next_links_stay_on_the_connection_s_exchange_host() {
+    let exchange = Url::parse("https://127.0.0.1:8443/usgov/").unwrap();
+    let ok = [
+        (
+            "https://127.0.0.1:8443/usgov/adminapi/beta/t/InvokeCommand?$skiptoken=9",
+            "https://127.0.0.1:8443/usgov/adminapi/beta/t/InvokeCommand?$skiptoken=9",
+        ),
+        (
+            "adminapi/beta/t/InvokeCommand?$skiptoken=9",
+            "https://127.0.0.1:8443/usgov/adminapi/beta/t/InvokeCommand?$skiptoken=9",
+        ),
+    ];
+    for (link, expected) in ok {
+        assert_eq!(next_url(&exchange, link).unwrap().as_str(), expected);
+    }
+    for link in [
+        "https://evil.example/steal",
+        "http://127.0.0.1:8443/usgov/x",
+        "https://127.0.0.1:9999/x",
+        "//evil.example/x",
+    ] {
+        let error = next_url(&exchange, link).unwrap_err();
+        assert!(
+            error.contains("exo does not send the token there"),
+            "{link}: {error}"
+        );
+    }
+}
+
+#[test]
+fn secret_looking_parameters_are_hidden_in_logs() {
+    let words: Vec<String> = ["-Name", "x", "-Password", "hunter2", "-ApiKey", "k"]
+        .iter()
+        .map(|w| (*w).to_owned())
+        .collect();
+    let logged = redacted_parameters(&Cmdlet::parse("New-Mailbox", &words).unwrap());
+    assert_eq!(
+        logged,
+        r#"New-Mailbox {"ApiKey":"[redacted]","Name":"x","Password":"[redacted]"}"#
+    );
+}
