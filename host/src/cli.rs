@@ -402,21 +402,39 @@ fn value_name(kind: ParameterKind, secret: bool) -> &'static str {
     }
 }
 
-/// The value of `--method`/`-m` when the subcommand is `connect`.
+/// The value of `--method`/`-m` when the subcommand is `connect`: the first word that is not
+/// one of exo's global options (so `exo Set-Mailbox -Identity connect -m x` is not a connect).
 fn connect_method(args: &[OsString]) -> Option<String> {
     let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
-    let connect = words.iter().position(|w| *w == "connect")?;
-    // Only options before the subcommand name can precede it; those are exo's global options.
-    let after = &words[connect + 1..];
-    after.iter().enumerate().find_map(|(i, word)| {
-        if *word == "--method" || *word == "-m" {
-            after.get(i + 1).map(|m| (*m).to_owned())
-        } else {
-            word.strip_prefix("--method=")
-                .or_else(|| word.strip_prefix("-m="))
-                .map(str::to_owned)
+    let mut position = 0;
+    while let Some(word) = words.get(position) {
+        match *word {
+            "--plugin-dir" => position += 2,
+            w if w.starts_with("--plugin-dir=") || w == "--verbose" || is_verbosity(w) => {
+                position += 1
+            }
+            "connect" => break,
+            _ => return None,
         }
+    }
+    let after = words.get(position + 1..)?;
+    after.iter().enumerate().find_map(|(i, word)| match *word {
+        "--method" | "-m" => after.get(i + 1).map(|m| (*m).to_owned()),
+        w => w
+            .strip_prefix("--method=")
+            .or_else(|| {
+                w.strip_prefix("-m=").or_else(|| {
+                    w.strip_prefix("-m")
+                        .filter(|m| !m.is_empty() && !m.starts_with('-'))
+                })
+            })
+            .map(str::to_owned),
     })
+}
+
+/// `-v`, `-vv`, …
+fn is_verbosity(word: &str) -> bool {
+    word.len() > 1 && word.starts_with('-') && word[1..].bytes().all(|b| b == b'v')
 }
 
 /// Every value of option `name` (`--name VALUE` or `--name=VALUE`) in the raw arguments.
@@ -444,13 +462,7 @@ pub fn verbosity(args: &[OsString]) -> u8 {
         .take_while(|a| *a != "--")
         .map(|a| match a {
             "--verbose" => 1,
-            _ if a.len() > 1
-                && a.starts_with('-')
-                && !a.starts_with("--")
-                && a[1..].bytes().all(|b| b == b'v') =>
-            {
-                a.len() - 1
-            }
+            _ if is_verbosity(a) => a.len() - 1,
             _ => 0,
         })
         .sum::<usize>()

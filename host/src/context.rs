@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use session::cache::Store;
 
 use crate::cli::GlobalArgs;
-use crate::discovery::{self, PluginDir};
+use crate::discovery::{self, DirOrigin, PluginDir};
 use crate::http::Clients;
 
 /// The environment variable that overrides the state directory (where the token cache is).
@@ -27,6 +27,29 @@ pub struct Context {
 }
 
 impl Context {
+    /// This context with `dirs` searched for plugins first (a `--plugin-dir` given after a
+    /// cmdlet name).
+    pub fn with_plugin_dirs(&self, dirs: &[String]) -> Self {
+        let mut plugin_dirs: Vec<PluginDir> = dirs
+            .iter()
+            .map(|d| PluginDir {
+                path: d.into(),
+                origin: DirOrigin::Flag,
+            })
+            .collect();
+        for dir in &self.plugin_dirs {
+            if !plugin_dirs.iter().any(|d| d.path == dir.path) {
+                plugin_dirs.push(dir.clone());
+            }
+        }
+        Self {
+            plugin_dirs,
+            clients: Clients::default(),
+            store: Store::new(self.store.dir().to_owned()),
+            cancelled: self.cancelled.clone(),
+        }
+    }
+
     /// The context for `global`.
     pub fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
         let state_dir = match std::env::var_os(STATE_DIR_VAR) {
@@ -34,6 +57,9 @@ impl Context {
             None => Store::default_dir()
                 .context("cannot find a state directory for the token cache; set EXO_STATE_DIR")?,
         };
+        // Absolute, so that the same cache is the same cache from any working directory (the
+        // keyring entry of its key is named after it).
+        let state_dir = std::path::absolute(&state_dir).unwrap_or(state_dir);
         tracing::debug!(target: "exo::context", "token cache in {}", state_dir.display());
         let plugin_dirs = discovery::search_path(&global.plugin_dir);
         for dir in &plugin_dirs {

@@ -11,8 +11,9 @@
 //! `foo_bar.dll`): the host can then load only the plugin a connection needs. Other files in a
 //! plugin directory are ignored.
 //!
-//! Architecture invariant: a library is loaded only from a file and a folder that no other user
-//! can write (owned by the current user or root, not writable by group or others). Loading
+//! Architecture invariant: a library is loaded only from a file and folders that no other user
+//! can write (owned by the current user or root, not writable by group or others), and by its
+//! resolved path, so that a symlink cannot be swapped between the check and the load. Loading
 //! code runs it; a writable plugin folder would let another user run code as you.
 
 use std::ffi::OsStr;
@@ -154,9 +155,14 @@ pub enum Untrusted {
     },
 }
 
-/// Checks that `library` and the folder holding it can be written by no other user.
+/// Checks that no other user can replace the library at `library`, and returns the real path
+/// to load (symlinks resolved, so that what was checked is what gets loaded).
+///
+/// Checked: the folder the library was found in, the library itself (when it is a symlink, the
+/// link's owner too), and the real file and its folder. Each must be owned by the current user
+/// or root and not writable by group or others.
 #[cfg(unix)]
-pub fn check_trusted(library: &Path) -> Result<(), Untrusted> {
+pub fn trusted_path(library: &Path) -> Result<PathBuf, Untrusted> {
     use std::os::unix::fs::MetadataExt as _;
 
     let unreadable = |path: &Path, error| Untrusted::Unreadable {
@@ -164,13 +170,31 @@ pub fn check_trusted(library: &Path) -> Result<(), Untrusted> {
         error,
     };
     let real = library.canonicalize().map_err(|e| unreadable(library, e))?;
-    let folder = real.parent().unwrap_or(Path::new("/"));
+    let listed_folder = library.parent().unwrap_or(Path::new("."));
+    let listed_folder = listed_folder
+        .canonicalize()
+        .map_err(|e| unreadable(listed_folder, e))?;
+    let real_folder = real.parent().unwrap_or(Path::new("/")).to_owned();
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    for (what, path) in [("file", real.as_path()), ("folder", folder)] {
+    let owned_by_trusted = |uid: u32| uid == me || uid == 0;
+    let link = std::fs::symlink_metadata(library).map_err(|e| unreadable(library, e))?;
+    if link.file_type().is_symlink() && !owned_by_trusted(link.uid()) {
+        let path = library.display().to_string();
+        return Err(Untrusted::ForeignOwner {
+            what: "symlink",
+            path,
+            owner: link.uid(),
+        });
+    }
+    for (what, path) in [
+        ("folder", listed_folder.as_path()),
+        ("file", real.as_path()),
+        ("folder", real_folder.as_path()),
+    ] {
         let metadata = std::fs::metadata(path).map_err(|e| unreadable(path, e))?;
         let shown = path.display().to_string();
-        if metadata.uid() != me && metadata.uid() != 0 {
+        if !owned_by_trusted(metadata.uid()) {
             return Err(Untrusted::ForeignOwner {
                 what,
                 path: shown,
@@ -186,13 +210,13 @@ pub fn check_trusted(library: &Path) -> Result<(), Untrusted> {
             });
         }
     }
-    Ok(())
+    Ok(real)
 }
 
 /// On Windows, folder ACLs decide who may write; exo relies on the installer's defaults.
 #[cfg(not(unix))]
-pub fn check_trusted(_library: &Path) -> Result<(), Untrusted> {
-    Ok(())
+pub fn trusted_path(library: &Path) -> Result<PathBuf, Untrusted> {
+    Ok(library.to_owned())
 }
 
 #[cfg(test)]

@@ -73,22 +73,79 @@ fn read_certificates(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
     Ok(certificates)
 }
 
-/// Parameter and field names whose values are secrets, in forms, queries and JSON.
+/// Parameter and field names whose values are secrets, in forms, queries and JSON, compared
+/// without case, `_` or `-` (`access_token`, `accessToken`, `Access-Token`).
 const SECRET_FIELDS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "id_token",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
     "token",
     "password",
-    "client_secret",
-    "client_assertion",
+    "passwd",
+    "pwd",
+    "secret",
+    "clientsecret",
+    "clientassertion",
     "assertion",
     "code",
-    "code_verifier",
-    "device_code",
-    "user_code",
-    "client_info",
+    "codeverifier",
+    "devicecode",
+    "usercode",
+    "clientinfo",
+    "privatekey",
 ];
+
+fn is_secret_field(name: &str) -> bool {
+    let normalized: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_FIELDS.contains(&normalized.as_str())
+}
+
+/// Whether `text` contains something shaped like a JWT (`eyJ….….…`), which is a secret
+/// wherever it turns up.
+pub fn looks_like_secret(text: &str) -> bool {
+    jwt_spans(text).next().is_some()
+}
+
+/// `text` with every JWT-shaped run replaced by `[redacted token]`.
+pub fn scrub_tokens(text: &str) -> String {
+    let mut scrubbed = String::with_capacity(text.len());
+    let mut last = 0;
+    for (start, end) in jwt_spans(text) {
+        scrubbed.push_str(&text[last..start]);
+        scrubbed.push_str("[redacted token]");
+        last = end;
+    }
+    scrubbed.push_str(&text[last..]);
+    scrubbed
+}
+
+/// The byte ranges of JWT-shaped runs: `eyJ`, then three base64url segments joined by dots
+/// (the last may be empty).
+fn jwt_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let bytes = text.as_bytes();
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while let Some(offset) = text[from..].find("eyJ") {
+            let start = from + offset;
+            let mut end = start;
+            let mut dots = 0;
+            while end < bytes.len() && (is_b64(bytes[end]) || (bytes[end] == b'.' && dots < 2)) {
+                dots += usize::from(bytes[end] == b'.');
+                end += 1;
+            }
+            from = end.max(start + 3);
+            if dots == 2 {
+                return Some((start, end));
+            }
+        }
+        None
+    })
+}
 
 /// Header names whose values are secrets.
 fn is_secret_header(name: &str) -> bool {
@@ -161,10 +218,10 @@ fn redact_form(form: &str) -> String {
     let redacted: Vec<(String, String)> = pairs
         .into_iter()
         .map(|(key, value)| {
-            if SECRET_FIELDS.contains(&key.to_ascii_lowercase().as_str()) {
+            if is_secret_field(&key) {
                 (key, "[redacted]".to_owned())
             } else {
-                (key, value)
+                (key, scrub_tokens(&value))
             }
         })
         .collect();
@@ -175,7 +232,7 @@ fn redact_json(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, value) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&key.to_ascii_lowercase().as_str()) {
+                if is_secret_field(key) {
                     *value = serde_json::Value::String("[redacted]".into());
                 } else {
                     redact_json(value);
@@ -183,6 +240,7 @@ fn redact_json(value: &mut serde_json::Value) {
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::String(text) if looks_like_secret(text) => *text = scrub_tokens(text),
         _ => {}
     }
 }

@@ -26,7 +26,7 @@ pub fn main() -> ExitCode {
     logging::init(cli::verbosity(&args));
     let parsed = match cli::parse(args) {
         Ok(parsed) => parsed,
-        Err(cli::ParseError::Clap(error)) => error.exit(),
+        Err(cli::ParseError::Clap(error)) => exit_with(&error),
         Err(cli::ParseError::Plugin(error)) => return report(&error),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -42,6 +42,19 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => report(&error),
     }
+}
+
+/// Prints clap's message (help, version or a usage error) and exits as clap would, with
+/// anything shaped like a token scrubbed: a secret pasted where it does not belong must not be
+/// echoed.
+pub(crate) fn exit_with(error: &clap::Error) -> ! {
+    let text = http::scrub_tokens(&error.render().to_string());
+    if error.use_stderr() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    std::process::exit(error.exit_code())
 }
 
 /// Prints `error` with its causes on one line and fails.

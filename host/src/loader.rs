@@ -72,8 +72,11 @@ pub enum Refusal {
     /// Its description is unusable.
     #[error("invalid description: {0}")]
     InvalidDescription(String),
+    /// Another loader error.
+    #[error("cannot load it: {0}")]
+    Other(String),
     /// Another directory earlier in the search path provides the same method.
-    #[error("method '{method_id}' is also provided by {}, which comes first in the search path; this one is ignored", .first.display())]
+    #[error("method '{method_id}' is also provided by {}, which comes first in the search path (and wins even if refused); this one is ignored", .first.display())]
     Duplicate {
         /// The method both claim.
         method_id: String,
@@ -102,8 +105,8 @@ pub const RESERVED_PARAMETERS: &[&str] = &[
 
 /// Loads the plugin library at `path`.
 pub fn load(path: &Path) -> Result<LoadedPlugin, Refusal> {
-    discovery::check_trusted(path)?;
-    let header = lib_header_from_path(path).map_err(refusal_of)?;
+    let real = discovery::trusted_path(path)?;
+    let header = lib_header_from_path(&real).map_err(refusal_of)?;
     let abi_version = header.version_strings().version.to_string();
     let root = header
         .init_root_module::<PluginRoot_Ref>()
@@ -156,7 +159,7 @@ fn refusal_of(error: LibraryError) -> Refusal {
             message: e.to_string().into(),
             extensions: Default::default(),
         }),
-        other => Refusal::NotALibrary(other.to_string()),
+        other => Refusal::Other(other.to_string()),
     }
 }
 
@@ -242,11 +245,13 @@ pub fn load_all(dirs: &[PluginDir]) -> Catalog {
                 catalog.refused.push((path, refusal));
                 continue;
             }
+            // The first library named for a method claims it, even when refused: `exo connect`
+            // loads exactly that one, and the listing must say the same.
+            if let Some(method_id) = discovery::method_id_of_file(&path) {
+                providers.insert(method_id, path.clone());
+            }
             match load(&path) {
-                Ok(plugin) => {
-                    providers.insert(plugin.method_id().to_owned(), path);
-                    catalog.plugins.push(plugin);
-                }
+                Ok(plugin) => catalog.plugins.push(plugin),
                 Err(refusal) => catalog.refused.push((path, refusal)),
             }
         }

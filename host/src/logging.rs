@@ -19,10 +19,12 @@ pub fn init(verbosity: u8) {
     let targets = Targets::new()
         .with_target("exo", level)
         .with_target("session", level)
+        .with_target("exchange", level)
         .with_default(LevelFilter::WARN);
     let format = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(verbosity >= 2)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time();
     // Fails only if a logger is already installed, which then keeps working.
     let _ = tracing_subscriber::registry()

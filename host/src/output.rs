@@ -35,7 +35,7 @@ pub fn describe_expiry(unix_seconds: i64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
         .ok()
         .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| format!("at Unix time {unix_seconds}"));
+        .unwrap_or_else(|| format!("Unix time {unix_seconds}"));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let minutes = (unix_seconds - now) / 60;
     let relative = match minutes {
@@ -47,30 +47,4 @@ pub fn describe_expiry(unix_seconds: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn columns_are_aligned_to_the_widest_cell() {
-        let mut out = Vec::new();
-        let rows = vec![
-            vec![
-                "access-token".to_owned(),
-                "1.0.0".to_owned(),
-                "/p/libaccess_token.so".to_owned(),
-            ],
-            vec![
-                "sso".to_owned(),
-                "10.2.0".to_owned(),
-                "/p/libsso.so".to_owned(),
-            ],
-        ];
-        write_table(&mut out, &["METHOD", "VERSION", "PATH"], &rows).unwrap();
-        expect_test::expect![[r#"
-            METHOD        VERSION  PATH
-            access-token  1.0.0    /p/libaccess_token.so
-            sso           10.2.0   /p/libsso.so
-        "#]]
-        .assert_eq(&String::from_utf8(out).unwrap());
-    }
-}
+mod tests;

@@ -26,6 +26,15 @@ pub struct Resolved {
     pub sources: Vec<MethodParameter>,
 }
 
+impl std::fmt::Debug for Resolved {
+    /// Names and sources only: the values may be secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Resolved {
     fn drop(&mut self) {
         use zeroize::Zeroize as _;
@@ -68,7 +77,11 @@ pub fn resolve(
                         Source::Stdin,
                     )
                 } else {
-                    let path = PathBuf::from(&given.value);
+                    // Kept absolute: a renewal may run from another directory.
+                    let path =
+                        std::path::absolute(PathBuf::from(&given.value)).with_context(|| {
+                            format!("--{}: not a usable path", option_name(name, true))
+                        })?;
                     (read_secret_file(&path)?, Source::File(path))
                 }
             } else {
@@ -145,9 +158,16 @@ fn missing(spec: &ParameterSpec, env_var: Option<&str>) -> String {
 
 /// Reads a secret file: at most 64 KiB, one trailing line break removed.
 fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+    // Someone who passes the secret itself where a path belongs must not see it echoed.
+    let shown = if crate::http::looks_like_secret(&path.to_string_lossy()) {
+        "given (which looks like a token, not a path: pass the path of a file that holds it)"
+            .to_owned()
+    } else {
+        path.display().to_string()
+    };
     let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read the secret file {}", path.display()))?;
-    read_secret(file).with_context(|| format!("cannot use the secret file {}", path.display()))
+        .with_context(|| format!("cannot read the secret file {shown}"))?;
+    read_secret(file).with_context(|| format!("cannot use the secret file {shown}"))
 }
 
 fn read_stdin() -> anyhow::Result<Zeroizing<String>> {
@@ -170,3 +190,6 @@ fn read_secret(reader: impl std::io::Read) -> anyhow::Result<Zeroizing<String>> 
     }
     Ok(Zeroizing::new(text.to_owned()))
 }
+
+#[cfg(test)]
+mod tests;

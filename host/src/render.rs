@@ -108,8 +108,7 @@ impl<W: Write> Renderer<W> {
         } else {
             let mut parsed = Vec::with_capacity(rows.len());
             for row in rows {
-                let row: Row = serde_json::from_str(row.get()).map_err(io::Error::other)?;
-                parsed.push(self.select(row, connection));
+                parsed.push(self.select(Row::parse(row), connection));
             }
             match self.format {
                 Format::Json => {
@@ -213,7 +212,7 @@ impl<W: Write> Renderer<W> {
             for (name, width) in &mut columns {
                 *width = rows
                     .iter()
-                    .map(|r| cell(r.get(name)).chars().count())
+                    .map(|r| cell(r.get(name), CellStyle::Terminal).chars().count())
                     .fold(*width, usize::max)
                     .min(MAX_COLUMN_WIDTH);
             }
@@ -229,7 +228,7 @@ impl<W: Write> Renderer<W> {
         for row in rows {
             let cells: Vec<String> = columns
                 .iter()
-                .map(|(name, _)| cell(row.get(name)))
+                .map(|(name, _)| cell(row.get(name), CellStyle::Terminal))
                 .collect();
             self.write_aligned(&columns, &cells)?;
         }
@@ -262,7 +261,7 @@ impl<W: Write> Renderer<W> {
         for row in rows {
             let fields: Vec<String> = columns
                 .iter()
-                .map(|(name, _)| csv_field(&csv_cell(row.get(name))))
+                .map(|(name, _)| csv_field(&cell(row.get(name), CellStyle::Csv)))
                 .collect();
             writeln!(self.out, "{}", fields.join(","))?;
         }
@@ -279,7 +278,11 @@ impl<W: Write> Renderer<W> {
                 .unwrap_or(0);
             let mut block = String::new();
             for (key, value) in &row.0 {
-                let line = format!("{key:width$} : {}", cell(Some(value)));
+                let line = format!(
+                    "{} : {}",
+                    escape_controls(&format!("{key:width$}")),
+                    cell(Some(value), CellStyle::Terminal)
+                );
                 let _ = writeln!(block, "{}", line.trim_end());
             }
             writeln!(self.out, "{block}")?;
@@ -340,15 +343,24 @@ fn shorten(text: &str, width: usize) -> String {
     }
 }
 
-/// A cell as people read it: strings bare, lists as `{a, b}` like PowerShell, null empty.
-fn cell(value: Option<&RawValue>) -> String {
+/// How a cell is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CellStyle {
+    /// For people: strings bare with control characters escaped (tenant data must not drive the
+    /// terminal), lists as `{a, b}` like PowerShell, null empty.
+    Terminal,
+    /// For CSV: strings bare, null empty, anything structured as JSON text.
+    Csv,
+}
+
+fn cell(value: Option<&RawValue>, style: CellStyle) -> String {
     let Some(value) = value else {
         return String::new();
     };
-    match serde_json::from_str::<serde_json::Value>(value.get()) {
+    let text = match serde_json::from_str::<serde_json::Value>(value.get()) {
         Ok(serde_json::Value::String(s)) => s,
         Ok(serde_json::Value::Null) | Err(_) => String::new(),
-        Ok(serde_json::Value::Array(items)) => {
+        Ok(serde_json::Value::Array(items)) if style == CellStyle::Terminal => {
             let items: Vec<String> = items
                 .iter()
                 .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
@@ -356,19 +368,27 @@ fn cell(value: Option<&RawValue>) -> String {
             format!("{{{}}}", items.join(", "))
         }
         Ok(other) => other.to_string(),
+    };
+    match style {
+        CellStyle::Terminal => escape_controls(&text),
+        CellStyle::Csv => text,
     }
 }
 
-/// A CSV cell: strings bare, null empty, anything structured as JSON text.
-fn csv_cell(value: Option<&RawValue>) -> String {
-    let Some(value) = value else {
-        return String::new();
-    };
-    match serde_json::from_str::<serde_json::Value>(value.get()) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(serde_json::Value::Null) | Err(_) => String::new(),
-        Ok(other) => other.to_string(),
+/// `text` with control characters shown as escapes (`\n`, `\u{1b}`).
+fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
     }
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_owned(),
+            '\r' => "\\r".to_owned(),
+            '\t' => "\\t".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn csv_field(text: &str) -> String {
@@ -383,6 +403,12 @@ fn csv_field(text: &str) -> String {
 pub struct Row(Vec<(String, Box<RawValue>)>);
 
 impl Row {
+    /// The properties of `raw`; a value that is not an object is one property, `Value`.
+    fn parse(raw: &RawValue) -> Self {
+        serde_json::from_str(raw.get())
+            .unwrap_or_else(|_| Self(vec![("Value".to_owned(), raw.to_owned())]))
+    }
+
     fn get(&self, name: &str) -> Option<&RawValue> {
         self.0
             .iter()
@@ -431,6 +457,7 @@ pub struct Progress {
     label: String,
     enabled: bool,
     started: Instant,
+    pages: u64,
     shown: Option<Instant>,
 }
 
@@ -441,12 +468,15 @@ impl Progress {
             label: label.to_owned(),
             enabled: io::stderr().is_terminal() && !io::stdout().is_terminal(),
             started: Instant::now(),
+            pages: 0,
             shown: None,
         }
     }
 
-    /// Shows `rows` and `pages`, at most five times a second.
-    pub fn update(&mut self, rows: u64, pages: u64) {
+    /// Counts one more page, from any connection, and shows the total `rows` at most five
+    /// times a second.
+    pub fn page(&mut self, rows: u64) {
+        self.pages += 1;
         if !self.enabled
             || self
                 .shown
@@ -456,8 +486,8 @@ impl Progress {
         }
         let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         eprint!(
-            "\r{}: {rows} rows, {pages} pages, {rate:.0} rows/s\x1b[K",
-            self.label
+            "\r{}: {rows} rows, {} pages, {rate:.0} rows/s\x1b[K",
+            self.label, self.pages
         );
         self.shown = Some(Instant::now());
     }

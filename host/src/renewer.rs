@@ -9,12 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use abi_stable::std_types::{ROption, RString};
-use plugin_abi::{AccountInfo, AccountKind as AbiAccountKind, ErrorKind, TokenGrant};
+use plugin_abi::{AccountInfo, AccountKind as AbiAccountKind, ErrorKind, LoginRequest, TokenGrant};
 use session::connection::{AccountKind, Connection, Secret, Tokens, now};
 use session::renewal::{self, Need, RenewError, Renewer};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::commands::call_plugin;
 use crate::commands::connect::{describe_plugin_error, login_request};
@@ -80,7 +82,10 @@ impl Renewer for PluginRenewer<'_> {
             self.context.cancelled.clone(),
         );
         let grant = call_plugin(services, self.context.cancelled.clone(), move |host| {
-            plugin.flow.renew(&request, &previous, host)
+            let renewed = plugin.flow.renew(&request, &previous, host);
+            wipe_request(request);
+            wipe_grant(previous);
+            renewed
         })
         .await
         .map_err(|e| RenewError {
@@ -91,12 +96,35 @@ impl Renewer for PluginRenewer<'_> {
             message: describe_plugin_error(&e),
         })?;
         let mut renewed = tokens_of(&grant);
+        wipe_grant(grant);
         // A flow that does not rotate its refresh token keeps the one it had.
         if renewed.refresh_token.is_none() {
             renewed.refresh_token = tokens.refresh_token.clone();
         }
         Ok(renewed)
     }
+}
+
+/// Wipes the secrets of a grant a plugin handed over, once they are copied where they belong.
+pub fn wipe_grant(mut grant: TokenGrant) {
+    wipe(std::mem::take(&mut grant.access_token));
+    for token in [&mut grant.refresh_token, &mut grant.id_token] {
+        if let ROption::RSome(secret) = std::mem::replace(token, ROption::RNone) {
+            wipe(secret);
+        }
+    }
+}
+
+/// Wipes the parameter values of a login request (secrets among them) after the plugin call.
+pub fn wipe_request(request: LoginRequest) {
+    for parameter in request.parameters {
+        wipe(parameter.value);
+    }
+}
+
+fn wipe(secret: RString) {
+    use zeroize::Zeroize as _;
+    secret.into_string().zeroize();
 }
 
 /// The tokens of a fresh grant.
@@ -157,8 +185,17 @@ pub struct ConnectionTokens<'r, 'c> {
     context: &'c Context,
     renewer: &'r PluginRenewer<'c>,
     id: Uuid,
-    current: Mutex<Option<Tokens>>,
+    current: Mutex<Current>,
 }
+
+/// The token in use, and until when not to retry a renewal that failed ahead of expiry.
+struct Current {
+    tokens: Tokens,
+    retry_renewal_after: Option<Instant>,
+}
+
+/// How long a failed early renewal is not retried (the token still works meanwhile).
+const RENEWAL_RETRY_DELAY: Duration = Duration::from_secs(60);
 
 impl<'r, 'c> ConnectionTokens<'r, 'c> {
     /// Tokens of connection `id`, starting from `tokens`.
@@ -172,25 +209,42 @@ impl<'r, 'c> ConnectionTokens<'r, 'c> {
             context,
             renewer,
             id,
-            current: Mutex::new(Some(tokens)),
+            current: Mutex::new(Current {
+                tokens,
+                retry_renewal_after: None,
+            }),
         }
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl exchange::invoke::TokenSource for ConnectionTokens<'_, '_> {
-    async fn token(&self, rejected: Option<&str>) -> Result<String, String> {
+    async fn token(&self, rejected: Option<&str>) -> Result<Zeroizing<String>, String> {
         if rejected.is_none() {
-            let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(tokens) = current.as_ref().filter(|t| t.is_fresh(now())) {
-                return Ok(tokens.access_token.expose().to_owned());
+            let current = self.current();
+            let tokens = &current.tokens;
+            let waiting = current
+                .retry_renewal_after
+                .is_some_and(|after| Instant::now() < after);
+            if tokens.is_fresh(now()) || (waiting && !tokens.is_expired(now())) {
+                return Ok(Zeroizing::new(tokens.access_token.expose().to_owned()));
             }
         }
         let need = rejected.map_or(Need::Fresh, Need::Replacing);
         let entry = renewal::valid_tokens(&self.context.store, self.id, need, self.renewer)
             .await
             .map_err(|e| e.to_string())?;
-        let token = entry.tokens.access_token.expose().to_owned();
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(entry.tokens);
+        let token = Zeroizing::new(entry.tokens.access_token.expose().to_owned());
+        let mut current = self.current();
+        // Still not fresh: renewing ahead of expiry failed; do not try again on every page.
+        current.retry_renewal_after =
+            (!entry.tokens.is_fresh(now())).then(|| Instant::now() + RENEWAL_RETRY_DELAY);
+        current.tokens = entry.tokens;
         Ok(token)
     }
 }

@@ -36,6 +36,7 @@ pub fn matching<'e>(entries: &'e [Entry], selection: &Selection) -> anyhow::Resu
 }
 
 /// Where a cmdlet runs, and its name there (without a connection prefix).
+#[derive(Debug)]
 pub struct CmdletTargets<'e> {
     /// The connections.
     pub entries: Vec<&'e Entry>,
@@ -51,53 +52,64 @@ pub fn for_cmdlet<'e>(
     prefix: Option<&str>,
     all: bool,
 ) -> anyhow::Result<CmdletTargets<'e>> {
-    if entries.is_empty() {
-        bail!("there is no connection; sign in first with `exo connect --method <METHOD>`");
-    }
     if all {
+        ensure_any(entries)?;
         return Ok(CmdletTargets {
             entries: entries.iter().collect(),
             cmdlet: name.to_owned(),
         });
     }
-    if let Some(id) = connection_id {
-        let entry = entries
-            .iter()
-            .find(|e| e.connection.id == id)
-            .ok_or_else(|| {
-                anyhow!("no connection has ConnectionId {id}; `exo connections` lists them")
-            })?;
-        return Ok(CmdletTargets {
-            entries: vec![entry],
-            cmdlet: strip_prefix(name, entry),
-        });
+    let entry = match (connection_id, prefix) {
+        (Some(id), _) => by_id(entries, id)?,
+        (None, Some(prefix)) => {
+            entries
+                .iter()
+                .find(|e| has_prefix(e, prefix))
+                .ok_or_else(|| {
+                    anyhow!("no connection has the prefix {prefix}; `exo connections` lists them")
+                })?
+        }
+        (None, None) => match entries.iter().find(|e| strip_prefix(name, e).is_some()) {
+            Some(entry) => entry,
+            None => latest(entries)?,
+        },
+    };
+    let cmdlet = strip_prefix(name, entry).unwrap_or_else(|| name.to_owned());
+    Ok(CmdletTargets {
+        entries: vec![entry],
+        cmdlet,
+    })
+}
+
+/// The connection named by `connection_id`, else the most recent one.
+pub fn one(entries: &[Entry], connection_id: Option<Uuid>) -> anyhow::Result<&Entry> {
+    match connection_id {
+        Some(id) => by_id(entries, id),
+        None => latest(entries),
     }
-    if let Some(prefix) = prefix {
-        let entry = entries
-            .iter()
-            .find(|e| has_prefix(e, prefix))
-            .ok_or_else(|| {
-                anyhow!("no connection has the prefix {prefix}; `exo connections` lists them")
-            })?;
-        return Ok(CmdletTargets {
-            entries: vec![entry],
-            cmdlet: strip_prefix(name, entry),
-        });
+}
+
+fn ensure_any(entries: &[Entry]) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        bail!("there is no connection; sign in first with `exo connect --method <METHOD>`");
     }
-    if let Some(entry) = entries.iter().find(|e| strip_prefix(name, e) != name) {
-        return Ok(CmdletTargets {
-            entries: vec![entry],
-            cmdlet: strip_prefix(name, entry),
-        });
-    }
-    let latest = entries
+    Ok(())
+}
+
+fn by_id(entries: &[Entry], id: Uuid) -> anyhow::Result<&Entry> {
+    entries
+        .iter()
+        .find(|e| e.connection.id == id)
+        .ok_or_else(|| anyhow!("no connection has ConnectionId {id}; `exo connections` lists them"))
+}
+
+/// The most recent connection, like the reference module's Get-EXO* cmdlets use.
+fn latest(entries: &[Entry]) -> anyhow::Result<&Entry> {
+    ensure_any(entries)?;
+    Ok(entries
         .iter()
         .max_by_key(|e| (e.connection.created_at, e.connection.number))
-        .expect("entries is not empty");
-    Ok(CmdletTargets {
-        entries: vec![latest],
-        cmdlet: name.to_owned(),
-    })
+        .expect("not empty"))
 }
 
 fn has_prefix(entry: &Entry, prefix: &str) -> bool {
@@ -108,17 +120,42 @@ fn has_prefix(entry: &Entry, prefix: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
-/// `Get-ContosoMailbox` → `Get-Mailbox` when `entry` has the prefix Contoso.
-fn strip_prefix(name: &str, entry: &Entry) -> String {
-    let (Some(prefix), Some((verb, noun))) =
-        (entry.connection.prefix.as_deref(), name.split_once('-'))
-    else {
-        return name.to_owned();
-    };
-    match noun.get(..prefix.len()) {
-        Some(head) if head.eq_ignore_ascii_case(prefix) && noun.len() > prefix.len() => {
-            format!("{verb}-{}", &noun[prefix.len()..])
-        }
-        _ => name.to_owned(),
-    }
+/// `Get-ContosoMailbox` → `Get-Mailbox` when `entry` has the prefix Contoso: the noun starts
+/// with the prefix and what follows starts a new word (an uppercase letter), so that prefix
+/// `Mail` does not turn `Get-Mailbox` into `Get-box`.
+fn strip_prefix(name: &str, entry: &Entry) -> Option<String> {
+    let prefix = entry.connection.prefix.as_deref()?;
+    let (verb, noun) = name.split_once('-')?;
+    let head = noun.get(..prefix.len())?;
+    let rest = &noun[prefix.len()..];
+    (head.eq_ignore_ascii_case(prefix) && rest.starts_with(|c: char| c.is_ascii_uppercase()))
+        .then(|| format!("{verb}-{rest}"))
 }
+
+/// How each connection is named in output: the organization it acts for, else its name; when
+/// two share an organization, their names are added.
+pub fn labels(entries: &[&Entry]) -> Vec<String> {
+    let base = |e: &Entry| {
+        let c = &e.connection;
+        c.delegated_organization
+            .clone()
+            .or_else(|| c.organization.clone())
+            .unwrap_or_else(|| c.name())
+    };
+    let bases: Vec<String> = entries.iter().map(|e| base(e)).collect();
+    entries
+        .iter()
+        .zip(&bases)
+        .map(|(entry, label)| {
+            if bases.iter().filter(|b| *b == label).count() > 1 && *label != entry.connection.name()
+            {
+                format!("{label} ({})", entry.connection.name())
+            } else {
+                label.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

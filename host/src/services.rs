@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use abi_stable::std_types::{RResult, RStr, RString, RVec};
+use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use plugin_abi::{self as abi, ErrorKind, HostServices, LogLevel, PluginError};
 
 use crate::http::{redact_body, redact_header, redact_url};
@@ -79,7 +79,7 @@ impl Services {
                     ErrorKind::NETWORK,
                     format!(
                         "request to {logged_url} failed: {}",
-                        describe_reqwest_error(e)
+                        exchange::invoke::describe_reqwest_error(e)
                     ),
                 )
             })?;
@@ -97,7 +97,7 @@ impl Services {
                 ErrorKind::NETWORK,
                 format!(
                     "reading the response of {logged_url} failed: {}",
-                    describe_reqwest_error(e)
+                    exchange::invoke::describe_reqwest_error(e)
                 ),
             )
         })?;
@@ -182,6 +182,13 @@ impl HostServices for Services {
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
+
+    fn call(&self, service: RStr<'_>, _payload: RSlice<'_, u8>) -> RResult<RVec<u8>, PluginError> {
+        RResult::RErr(error(
+            ErrorKind::UNSUPPORTED,
+            format!("this exo has no host service '{service}'"),
+        ))
+    }
 }
 
 /// TLS everywhere except loopback and the link-local managed-identity endpoint
@@ -220,19 +227,6 @@ fn header<'a>(headers: &'a RVec<abi::HttpHeader>, name: &str) -> Option<&'a str>
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
         .map(|h| h.value.as_str())
-}
-
-/// A reqwest error without its URL (which may carry secrets in its query), with its causes.
-pub fn describe_reqwest_error(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn read_terminal_line(prompt: &str) -> Result<RString, PluginError> {

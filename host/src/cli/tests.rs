@@ -22,6 +22,9 @@ fn the_connect_method_is_found_in_every_spelling() {
         ("plugins info access-token", None),
         ("connect --help", None),
         ("connect --method", None),
+        ("connect -maccess-token", Some("access-token")),
+        ("Set-Mailbox -Identity connect -m x", None),
+        ("invoke connect -m x", None),
     ];
     for (line, method) in cases {
         assert_eq!(connect_method(&args(line)).as_deref(), method, "{line}");

@@ -17,7 +17,7 @@ use crate::cli::{ConnectArgs, EndpointArgs, GivenParameter};
 use crate::context::Context;
 use crate::loader::LoadedPlugin;
 use crate::parameters::{self, Resolved, SecretPrompt};
-use crate::renewer::tokens_of;
+use crate::renewer::{tokens_of, wipe_grant, wipe_request};
 use crate::services::{self, Services};
 
 /// The public client of the reference module ("Microsoft Exchange REST API Based Powershell"),
@@ -32,20 +32,26 @@ pub async fn run(
     given: Vec<GivenParameter>,
 ) -> anyhow::Result<ExitCode> {
     let endpoints = environment::resolve(&endpoint_options(&args.endpoints))?;
-    // Refuse a clash before anyone signs in.
+    // Refuse a clash before anyone signs in (and again under the lock before saving).
     let existing = context.store.read().await?;
-    if let Some(prefix) = &args.prefix
-        && let Some(other) = existing.entries.iter().find(|e| {
-            e.connection
-                .prefix
-                .as_deref()
-                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-        })
-    {
+    if let Some(other) = prefix_owner(&existing.entries, args.prefix.as_deref()) {
         bail!(
-            "the prefix {prefix} is already used by {} ({}); disconnect it first or choose another",
+            "the prefix is already used by {} ({}); disconnect it first or choose another",
             other.connection.name(),
             other.connection.who()
+        );
+    }
+    let environments = &plugin.description.environments;
+    if !environments.is_empty()
+        && !environments
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(endpoints.environment.as_str()))
+    {
+        let supported: Vec<&str> = environments.iter().map(|e| e.as_str()).collect();
+        bail!(
+            "the {} method supports only these environments: {}",
+            plugin.method_id(),
+            supported.join(", ")
         );
     }
     let interactive = !args.non_interactive && services::terminal_available();
@@ -87,6 +93,14 @@ pub async fn run(
         reconnect: reconnect_args(args, &parameters.sources),
     };
     let mut locked = context.store.lock().await?;
+    // Checked again under the lock: another exo may have taken the prefix meanwhile.
+    if let Some(other) = prefix_owner(&locked.contents().entries, args.prefix.as_deref()) {
+        bail!(
+            "the prefix is already used by {} ({}); disconnect it first or choose another",
+            other.connection.name(),
+            other.connection.who()
+        );
+    }
     let entry = Entry {
         connection: connection.clone(),
         tokens: tokens_of(&grant),
@@ -94,7 +108,19 @@ pub async fn run(
     let number = locked.contents().add(entry);
     locked.save()?;
     println!("{}", summary(&connection, number, grant.expires_on));
+    wipe_grant(grant);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The connection that already has `prefix`, if any.
+fn prefix_owner<'e>(entries: &'e [Entry], prefix: Option<&str>) -> Option<&'e Entry> {
+    let prefix = prefix?;
+    entries.iter().find(|e| {
+        e.connection
+            .prefix
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    })
 }
 
 /// The non-secret `exo connect` arguments that make this connection again.
@@ -151,7 +177,11 @@ pub fn endpoint_options(args: &EndpointArgs) -> EndpointOptions {
         connection_uri: args.connection_uri.clone(),
         authority_uri: args.authority_uri.clone(),
         organization: args.organization.clone(),
-        ca_file: args.ca_file.clone(),
+        // Kept absolute: the connection is used from other directories.
+        ca_file: args
+            .ca_file
+            .as_ref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())),
         sandbox_dir: std::env::var_os("EXO_SANDBOX_DIR")
             .map(Into::into)
             .or_else(|| dirs::data_dir().map(|d| d.join("exo").join("sandbox"))),
@@ -195,7 +225,9 @@ async fn acquire(
     let services = Services::new(http, runtime, &method_id, interactive, cancelled.clone());
     let plugin = Arc::new(plugin);
     super::call_plugin(services, cancelled, move |host| {
-        plugin.flow.acquire(&request, host)
+        let grant = plugin.flow.acquire(&request, host);
+        wipe_request(request);
+        grant
     })
     .await
     .map_err(|e| anyhow::anyhow!("{}", describe_plugin_error(&e)))

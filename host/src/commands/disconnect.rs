@@ -16,7 +16,7 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
         || (args.selection.connection_ids.is_empty() && args.selection.prefixes.is_empty());
     let contents = match context.store.read().await {
         Ok(contents) => contents,
-        Err(error @ CacheError::Damaged { .. }) if everything => {
+        Err(error) if everything && error.is_unreadable() => {
             return reset(context, args, &error).await;
         }
         Err(error) => return Err(error.into()),

@@ -1,11 +1,15 @@
 //! `exo invoke <Cmdlet> …` and `exo <Cmdlet> …`: run a cmdlet on one connection or on all of
 //! them, streaming rows to stdout as pages arrive.
+//!
+//! The words after `exo` mix the cmdlet's PowerShell-style parameters (`-Identity alice`) with
+//! exo's own options (`--output json`). Only exo's known long options are taken out (and `-o`,
+//! `-v` before the cmdlet name); everything after `--` belongs to the cmdlet.
 
 use std::io::BufWriter;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Parser;
 use exchange::cmdlet::{Cmdlet, is_cmdlet_name};
 use exchange::invoke::{InvokeError, RetryPolicy, Summary, Target, app_anchor_mailbox, invoke};
@@ -18,9 +22,14 @@ use crate::render::{Format, Progress, Renderer};
 use crate::renewer::{ConnectionTokens, PluginRenewer};
 use crate::select;
 
-/// exo's own options among a cmdlet's words (they start with `--`).
+/// exo's own options among a cmdlet's words.
 #[derive(Parser, Debug)]
-#[command(name = "exo invoke", about = "Run a cmdlet", after_help = crate::cli::INVOKE_AFTER_HELP, disable_version_flag = true)]
+#[command(
+    name = "exo invoke",
+    about = "Run a cmdlet",
+    after_help = crate::cli::INVOKE_AFTER_HELP,
+    disable_version_flag = true
+)]
 struct InvokeOptions {
     /// table, json (one object per line), csv or list [default: table on a terminal, json when piped]
     #[arg(long, short, value_parser = Format::parse)]
@@ -49,28 +58,39 @@ struct InvokeOptions {
     /// Retries of a throttled or failed request before giving up
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
     max_retries: u32,
+
+    /// Say more on stderr (counted before parsing; accepted here too)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
-/// exo's options that take a value (the others are switches).
+/// exo's long options that take a value.
 const VALUE_OPTIONS: &[&str] = &[
-    "--output",
-    "-o",
-    "--property",
-    "--connection-id",
-    "--prefix",
-    "--concurrency",
-    "--max-retries",
+    "output",
+    "property",
+    "connection-id",
+    "prefix",
+    "concurrency",
+    "max-retries",
+    "plugin-dir",
 ];
+/// exo's long options without a value.
+const FLAG_OPTIONS: &[&str] = &["all-connections", "verbose", "help"];
 
-/// Runs a cmdlet given as `words`: its name, its parameters, and exo's `--options`.
+/// Runs a cmdlet given as `words`: its name, its parameters, and exo's options.
 pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCode> {
-    let (option_words, cmdlet_words) = split(words);
+    let Split {
+        options: option_words,
+        cmdlet: cmdlet_words,
+        plugin_dirs,
+    } = split(words);
     let options = match InvokeOptions::try_parse_from(
         std::iter::once("exo invoke".to_owned()).chain(option_words),
     ) {
         Ok(options) => options,
-        Err(error) => error.exit(),
+        Err(error) => crate::exit_with(&error),
     };
+    let context = &context.with_plugin_dirs(&plugin_dirs);
     let Some((name, arguments)) = cmdlet_words.split_first() else {
         bail!("no cmdlet given; e.g. `exo Get-Mailbox -ResultSize 10` (see `exo invoke --help`)");
     };
@@ -88,10 +108,9 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
         options.all_connections,
     )?;
     let cmdlet = Cmdlet::parse(&targets.cmdlet, arguments)?;
-    let format = options.output.unwrap_or_else(Format::default_for_stdout);
     let renderer = Mutex::new(Renderer::new(
         BufWriter::with_capacity(1 << 16, std::io::stdout()),
-        format,
+        options.output.unwrap_or_else(Format::default_for_stdout),
         &cmdlet.name,
         options.property.clone(),
         options.all_connections,
@@ -102,26 +121,22 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
         max_retries: options.max_retries,
         ..RetryPolicy::default()
     };
-    let work = async {
-        if targets.entries.len() == 1 && !options.all_connections {
-            let entry = targets.entries[0];
-            let result = run_on(
-                context, &renewer, entry, &cmdlet, policy, &renderer, &progress,
-            )
-            .await;
-            return vec![(entry, result)];
-        }
-        futures_util::stream::iter(targets.entries.iter().copied())
-            .map(|entry| {
-                let running = run_on(
-                    context, &renewer, entry, &cmdlet, policy, &renderer, &progress,
-                );
-                async move { (entry, running.await) }
-            })
-            .buffer_unordered(usize::from(options.concurrency))
-            .collect::<Vec<_>>()
-            .await
+    let labels = select::labels(&targets.entries);
+    let runner = Runner {
+        context,
+        renewer: &renewer,
+        cmdlet: &cmdlet,
+        policy,
+        renderer: &renderer,
+        progress: &progress,
     };
+    let work = futures_util::stream::iter(targets.entries.iter().copied().zip(labels))
+        .map(|(entry, label)| {
+            let running = runner.run(entry, label.clone());
+            async move { (label, running.await) }
+        })
+        .buffer_unordered(usize::from(options.concurrency))
+        .collect::<Vec<_>>();
     let results = tokio::select! {
         results = work => results,
         _ = tokio::signal::ctrl_c() => {
@@ -133,105 +148,132 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
     };
     lock(&progress).finish();
     let flushed = lock(&renderer).finish();
-    let mut failures = 0;
-    for (entry, result) in &results {
-        match result {
+    Ok(report(&results, flushed, options.all_connections))
+}
+
+/// Prints each connection's failure and says how the command ends: any failure fails it; a
+/// reader that went away (`exo … | head`) is that reader's choice, not a failure.
+fn report(results: &[(String, Outcome)], flushed: std::io::Result<()>, tagged: bool) -> ExitCode {
+    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    let mut failed = false;
+    for (label, outcome) in results {
+        let prefix = if tagged {
+            format!("[{label}] ")
+        } else {
+            String::new()
+        };
+        match &outcome.result {
             Ok(_) => {}
-            // The reader went away (`exo … | head`): that is the reader's choice, not a failure.
-            Err(InvokeError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                return Ok(ExitCode::SUCCESS);
-            }
+            Err(InvokeError::Output(e)) if broken_pipe(e) => {}
             Err(error) => {
-                failures += 1;
-                if options.all_connections {
-                    eprintln!("exo: error: [{}] {error}", label(entry));
-                } else {
-                    eprintln!("exo: error: {error}");
-                }
+                failed = true;
+                eprintln!("exo: error: {prefix}{error}");
             }
+        }
+        for error in &outcome.reported_errors {
+            failed = true;
+            eprintln!("exo: error: {prefix}{error}");
         }
     }
     if let Err(e) = flushed
-        && e.kind() != std::io::ErrorKind::BrokenPipe
+        && !broken_pipe(&e)
     {
-        return Err(e).context("cannot write the output");
+        failed = true;
+        eprintln!("exo: error: cannot write the output: {e}");
     }
-    if options.all_connections {
+    if tagged {
         let rows: u64 = results
             .iter()
-            .filter_map(|(_, r)| r.as_ref().ok())
+            .filter_map(|(_, o)| o.result.as_ref().ok())
             .map(|s| s.rows)
             .sum();
+        let failures = results
+            .iter()
+            .filter(|(_, o)| o.result.is_err() || !o.reported_errors.is_empty())
+            .count();
         tracing::info!(target: "exo::invoke", "{rows} rows from {} connections, {failures} failed", results.len());
     }
-    Ok(if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
+    if failed {
         ExitCode::FAILURE
-    })
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
-/// Runs `cmdlet` on the connection of `entry`.
-async fn run_on<W: std::io::Write>(
-    context: &Context,
-    renewer: &PluginRenewer<'_>,
-    entry: &Entry,
-    cmdlet: &Cmdlet,
+/// How one connection's run ended.
+struct Outcome {
+    result: Result<Summary, InvokeError>,
+    /// Errors Exchange reported next to rows (`@adminapi.errors`).
+    reported_errors: Vec<String>,
+}
+
+/// Runs the cmdlet on connections, writing to a shared renderer.
+struct Runner<'a, W: std::io::Write> {
+    context: &'a Context,
+    renewer: &'a PluginRenewer<'a>,
+    cmdlet: &'a Cmdlet,
     policy: RetryPolicy,
-    renderer: &Mutex<Renderer<W>>,
-    progress: &Mutex<Progress>,
-) -> Result<Summary, InvokeError> {
-    let connection = &entry.connection;
-    let http = context
-        .clients
-        .get(&connection.endpoints.trust)
-        .map_err(|e| InvokeError::Token(format!("{e:#}")))?;
-    let anchor_mailbox = match (connection.account_kind, &connection.user_principal_name) {
-        (AccountKind::User, Some(upn)) => format!("UPN:{upn}"),
-        _ => app_anchor_mailbox(&connection.tenant_id),
-    };
-    let target = Target {
-        exchange: connection.endpoints.exchange.clone(),
-        tenant: connection.target_tenant().to_owned(),
-        connection_id: connection.id,
-        anchor_mailbox,
-        page_size: connection.page_size,
-        client_application: concat!("exo/", env!("CARGO_PKG_VERSION")).to_owned(),
-    };
-    let tokens = ConnectionTokens::new(context, renewer, connection.id, entry.tokens.clone());
-    let label = label(entry);
-    let mut pages = 0;
-    invoke(&http, &target, cmdlet, &tokens, policy, |page| {
-        pages += 1;
-        for warning in &page.warnings {
-            eprintln!(
-                "WARNING: {}{warning}",
-                if renderer_tagged(renderer) {
+    renderer: &'a Mutex<Renderer<W>>,
+    progress: &'a Mutex<Progress>,
+}
+
+impl<W: std::io::Write> Runner<'_, W> {
+    async fn run(&self, entry: &Entry, label: String) -> Outcome {
+        let connection = &entry.connection;
+        let http = match self.context.clients.get(&connection.endpoints.trust) {
+            Ok(http) => http,
+            Err(e) => {
+                return Outcome {
+                    result: Err(InvokeError::Token(format!("{e:#}"))),
+                    reported_errors: Vec::new(),
+                };
+            }
+        };
+        let anchor_mailbox = match (connection.account_kind, &connection.user_principal_name) {
+            (AccountKind::User, Some(upn)) => format!("UPN:{upn}"),
+            _ => app_anchor_mailbox(&connection.tenant_id),
+        };
+        let target = Target {
+            exchange: connection.endpoints.exchange.clone(),
+            tenant: connection.target_tenant().to_owned(),
+            connection_id: connection.id,
+            anchor_mailbox,
+            page_size: connection.page_size,
+            client_application: concat!("exo/", env!("CARGO_PKG_VERSION")).to_owned(),
+        };
+        let tokens = ConnectionTokens::new(
+            self.context,
+            self.renewer,
+            connection.id,
+            entry.tokens.clone(),
+        );
+        let tagged = lock(self.renderer).is_tagged();
+        let mut reported_errors = Vec::new();
+        let result = invoke(&http, &target, self.cmdlet, &tokens, self.policy, |page| {
+            for warning in &page.warnings {
+                let prefix = if tagged {
                     format!("[{label}] ")
                 } else {
                     String::new()
-                }
+                };
+                eprintln!("WARNING: {prefix}{warning}");
+            }
+            reported_errors.extend(
+                page.errors
+                    .iter()
+                    .map(|e| format!("{}: {e}", self.cmdlet.name)),
             );
+            let mut renderer = lock(self.renderer);
+            renderer.write_page(&page.rows, &label)?;
+            lock(self.progress).page(renderer.rows());
+            Ok(())
+        })
+        .await;
+        Outcome {
+            result,
+            reported_errors,
         }
-        let mut renderer = lock(renderer);
-        renderer.write_page(&page.rows, &label)?;
-        lock(progress).update(renderer.rows(), pages);
-        Ok(())
-    })
-    .await
-}
-
-fn renderer_tagged<W: std::io::Write>(renderer: &Mutex<Renderer<W>>) -> bool {
-    lock(renderer).is_tagged()
-}
-
-/// How a connection is named in output: the organization it acts for, else its name.
-fn label(entry: &Entry) -> String {
-    let c = &entry.connection;
-    c.delegated_organization
-        .clone()
-        .or_else(|| c.organization.clone())
-        .unwrap_or_else(|| c.name())
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -240,46 +282,62 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Splits `words` into exo's options (`--…`, with their values) and the cmdlet's words.
-fn split(words: Vec<String>) -> (Vec<String>, Vec<String>) {
-    let mut options = Vec::new();
-    let mut cmdlet = Vec::new();
+/// The words of an invocation, sorted out.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Split {
+    /// exo's options, for [`InvokeOptions`].
+    options: Vec<String>,
+    /// The cmdlet's name and parameters.
+    cmdlet: Vec<String>,
+    /// `--plugin-dir` values (a global option, accepted after the cmdlet too).
+    plugin_dirs: Vec<String>,
+}
+
+/// Splits `words` into exo's options (with their values), `--plugin-dir`s, and the cmdlet's
+/// words. Unknown `--words` belong to the cmdlet (they may be values, e.g. `-Notes --urgent`).
+fn split(words: Vec<String>) -> Split {
+    let mut split = Split::default();
     let mut words = words.into_iter();
     while let Some(word) = words.next() {
-        if word.starts_with("--") || (cmdlet.is_empty() && (word == "-o" || word == "-h")) {
-            let takes_value = VALUE_OPTIONS.contains(&word.as_str());
-            options.push(word);
-            if takes_value {
-                options.extend(words.next());
+        let before_cmdlet = split.cmdlet.is_empty();
+        if word == "--" {
+            split.cmdlet.extend(words.by_ref());
+            break;
+        }
+        let long = word
+            .strip_prefix("--")
+            .map(|rest| rest.split_once('=').map_or(rest, |(name, _)| name));
+        let short_before_cmdlet = before_cmdlet && ["-o", "-h"].contains(&word.as_str());
+        let verbosity =
+            word.len() > 1 && word.starts_with('-') && word[1..].bytes().all(|b| b == b'v');
+        match long {
+            Some("plugin-dir") => split.plugin_dirs.extend(value_of(&word, &mut words)),
+            Some(name) if VALUE_OPTIONS.contains(&name) => {
+                let value = value_of(&word, &mut words);
+                split.options.push(format!("--{name}"));
+                split.options.extend(value);
             }
-        } else {
-            cmdlet.push(word);
+            Some(name) if FLAG_OPTIONS.contains(&name) => split.options.push(word),
+            _ if short_before_cmdlet || verbosity => {
+                let takes_value = word == "-o";
+                split.options.push(word);
+                if takes_value {
+                    split.options.extend(words.next());
+                }
+            }
+            _ => split.cmdlet.push(word),
         }
     }
-    (options, cmdlet)
+    split
+}
+
+/// The value of `--name=value`, or the next word.
+fn value_of(word: &str, words: &mut impl Iterator<Item = String>) -> Option<String> {
+    match word.split_once('=') {
+        Some((_, value)) => Some(value.to_owned()),
+        None => words.next(),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exo_options_are_told_apart_from_cmdlet_parameters() {
-        let words: Vec<String> = "--output csv Get-Mailbox -ResultSize 5 --property Name,Alias -Filter x --all-connections"
-            .split(' ')
-            .map(str::to_owned)
-            .collect();
-        let (options, cmdlet) = split(words);
-        assert_eq!(
-            options,
-            [
-                "--output",
-                "csv",
-                "--property",
-                "Name,Alias",
-                "--all-connections"
-            ]
-        );
-        assert_eq!(cmdlet, ["Get-Mailbox", "-ResultSize", "5", "-Filter", "x"]);
-    }
-}
+mod tests;

@@ -12,14 +12,9 @@ use crate::select;
 /// Runs `exo token`.
 pub async fn run(context: &Context, args: &TokenArgs) -> anyhow::Result<ExitCode> {
     let contents = context.store.read().await?;
-    let targets = select::for_cmdlet(
-        &contents.entries,
-        "Get-Token",
-        args.connection_id,
-        None,
-        false,
-    )?;
-    let id = targets.entries[0].connection.id;
+    let id = select::one(&contents.entries, args.connection_id)?
+        .connection
+        .id;
     let renewer = PluginRenewer::new(context);
     let entry = renewal::valid_tokens(&context.store, id, Need::Fresh, &renewer).await?;
     if args.json {

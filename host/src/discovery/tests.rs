@@ -64,10 +64,13 @@ fn writable_files_and_folders_are_untrusted() {
 
     chmod(dir.path(), 0o755);
     chmod(&library, 0o755);
-    check_trusted(&library).unwrap();
+    assert_eq!(
+        trusted_path(&library).unwrap(),
+        library.canonicalize().unwrap()
+    );
 
     chmod(&library, 0o775);
-    let error = check_trusted(&library).unwrap_err().to_string();
+    let error = trusted_path(&library).unwrap_err().to_string();
     assert!(
         error.contains("file") && error.contains("writable by group or others (mode 775)"),
         "{error}"
@@ -75,9 +78,35 @@ fn writable_files_and_folders_are_untrusted() {
 
     chmod(&library, 0o644);
     chmod(dir.path(), 0o757);
-    let error = check_trusted(&library).unwrap_err().to_string();
+    let error = trusted_path(&library).unwrap_err().to_string();
     assert!(
         error.contains("folder") && error.contains("chmod go-w"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_symlink_is_judged_by_the_folder_it_sits_in_and_resolved_before_loading() {
+    let trusted = tempfile::tempdir().unwrap();
+    let library = trusted.path().join(library_file_name("x"));
+    std::fs::write(&library, b"x").unwrap();
+    std::fs::set_permissions(trusted.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&library, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let open = tempfile::tempdir().unwrap();
+    let link = open.path().join(library_file_name("x"));
+    std::os::unix::fs::symlink(&library, &link).unwrap();
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let error = trusted_path(&link).unwrap_err().to_string();
+    assert!(
+        error.contains("folder") && error.contains("(mode 777)"),
+        "{error}"
+    );
+
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(
+        trusted_path(&link).unwrap(),
+        library.canonicalize().unwrap(),
+        "the real path is loaded"
     );
 }

@@ -56,3 +56,37 @@ fn forms_queries_and_json_lose_their_secret_fields() {
     );
     assert_eq!(redact_body(None, b""), "");
 }
+
+#[test]
+fn secret_fields_are_found_in_any_spelling_and_tokens_anywhere() {
+    let json = br#"{"accessToken":"a","Refresh-Token":"b","pwd":"c","note":"Bearer eyJhbGciOiJub25lIn0.eyJ4IjoxfQ.c2ln here","nested":{"client_secret":"d"}}"#;
+    let logged = redact_body(Some("application/json"), json);
+    for secret in ["\"a\"", "\"b\"", "\"c\"", "\"d\"", "eyJ"] {
+        assert!(!logged.contains(secret), "{secret} in {logged}");
+    }
+    assert!(logged.contains("Bearer [redacted token] here"), "{logged}");
+
+    let form = "grant_type=x&assertion_hint=eyJhbGciOiJub25lIn0.eyJ4IjoxfQ.";
+    assert_eq!(
+        redact_body(Some("application/x-www-form-urlencoded"), form.as_bytes()),
+        "grant_type=x&assertion_hint=%5Bredacted+token%5D"
+    );
+}
+
+#[test]
+fn token_shaped_text_is_recognised() {
+    let cases = [
+        ("eyJhbGciOiJSUzI1NiJ9.eyJ1cG4iOiJhIn0.c2lnbmF0dXJl", true),
+        ("see eyJhbGciOiJub25lIn0.eyJ4IjoxfQ. at the end", true),
+        ("eyJ.only-one-dot", false),
+        ("/home/me/token.jwt", false),
+        ("", false),
+    ];
+    for (text, secret) in cases {
+        assert_eq!(looks_like_secret(text), secret, "{text}");
+    }
+    assert_eq!(
+        scrub_tokens("a eyJhbGciOiJub25lIn0.eyJ4IjoxfQ.c2ln b"),
+        "a [redacted token] b"
+    );
+}

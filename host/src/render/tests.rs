@@ -136,3 +136,61 @@ fn a_list_shows_each_row_as_a_block() {
     "#]],
     );
 }
+
+#[test]
+fn tenant_data_cannot_drive_the_terminal() {
+    let hostile = r#"{"Name":"evil\nline","DisplayName":"\u001b[31mred\u001b[0m"}"#;
+    render(
+        Format::Table,
+        "Get-Widget",
+        None,
+        false,
+        &[&[hostile]],
+        expect![[r#"
+        Name       DisplayName
+        ----       -----------
+        evil\nline \u{1b}[31mred\u{1b}[0m
+    "#]],
+    );
+    render(
+        Format::List,
+        "Get-Widget",
+        None,
+        false,
+        &[&[hostile]],
+        expect![[r#"
+        Name        : evil\nline
+        DisplayName : \u{1b}[31mred\u{1b}[0m
+
+    "#]],
+    );
+}
+
+#[test]
+fn rows_that_are_not_objects_are_shown_as_a_value_and_csv_columns_come_from_the_first_page() {
+    render(
+        Format::Table,
+        "Get-Widget",
+        None,
+        false,
+        &[&["42", r#""text""#]],
+        expect![[r#"
+        Value
+        -----
+        42
+        text
+    "#]],
+    );
+    render(
+        Format::Csv,
+        "Get-Widget",
+        None,
+        false,
+        &[&[r#"{"A":1}"#], &[r#"{"A":2,"B":3}"#]],
+        expect![[r#"
+        A
+        1
+        2
+    "#]],
+    );
+}
