@@ -12,6 +12,11 @@
 //! | `POST /_sandbox/federated-token` | mint an external OIDC token from the test issuer: JSON or form `subject`, optional `audience` (default `api://AzureADTokenExchange`), `lifetime_seconds` (default 3600) → `{"token":…}` |
 //! | `GET /_sandbox/federation/.well-known/openid-configuration`, `GET /_sandbox/federation/keys` | the test issuer's discovery document and JWKS |
 //! | `GET /_sandbox/info` | the discovery information (`sandbox.json`'s content) |
+//!
+//! These endpoints are unauthenticated: anyone who can reach the loopback port — any local
+//! user of the machine — can add faults, read the (redacted) request log, revoke sessions,
+//! mint federated test tokens and read `identity_header` from `/_sandbox/info`. That is fine
+//! for a test tenant on a developer's or CI machine, not on a shared one.
 
 use std::sync::Arc;
 
@@ -26,7 +31,6 @@ use serde_json::json;
 use crate::faults::FaultRule;
 use crate::identity::Params;
 use crate::identity::assertion::sandbox_issuer;
-use crate::jwt::{self, Alg};
 use crate::seed::FEDERATION_AUDIENCE;
 use crate::state::{Core, random_token};
 
@@ -130,8 +134,7 @@ impl Core {
             "iat": now, "nbf": now, "exp": now + lifetime, "jti": random_token(16),
         });
         let header = json!({"typ": "JWT", "alg": "RS256", "kid": key.kid});
-        let token = jwt::sign(Alg::Rs256, &key.key, &header, &claims)
-            .expect("RSA signing with a loaded 2048-bit key does not fail");
+        let token = key.sign(&header, &claims);
         self.issued(&token);
         token
     }

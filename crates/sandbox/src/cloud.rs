@@ -99,6 +99,18 @@ impl Cloud {
         format!("{host}/{tid}/")
     }
 
+    /// The real authority host of this cloud (identity-platform.md §10). The sandbox never
+    /// serves it; it appears where the real service names itself (`error_uri`, the v1
+    /// `userinfo_endpoint`).
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            Cloud::Global => "login.microsoftonline.com",
+            Cloud::UsGov | Cloud::Dod => "login.microsoftonline.us",
+            Cloud::China => "login.partner.microsoftonline.cn",
+            Cloud::Germany => "login.microsoftonline.de",
+        }
+    }
+
     /// `cloud_instance_name` in discovery documents.
     pub fn instance_name(self) -> &'static str {
         match self {

@@ -1,5 +1,11 @@
 //! The directory: the seed resolved into indexed tenants, users, apps, managed identities and
 //! partner relationships. Immutable while the sandbox runs.
+//!
+//! Tenants are named in URLs the way the real services accept them: a tenant id (GUID) or one
+//! of the tenant's verified domains ([`Directory::tenant`]). The seed's short tenant `name`
+//! is not a tenant identifier to the outside world (`/contoso/...` is AADSTS900023, as for
+//! real); it is only looked up for the sandbox's own configuration (fault rules, delegations,
+//! managed identities: [`Directory::tenant_by_any_key`]).
 
 use std::collections::HashMap;
 
@@ -33,6 +39,7 @@ pub(crate) struct Client {
 impl Client {
     fn module_public_client(tenant: &Tenant) -> Client {
         Client {
+            // A constant GUID literal.
             client_id: EXO_MODULE_CLIENT_ID
                 .parse()
                 .expect("the module client id is a valid GUID"),
@@ -59,8 +66,8 @@ impl Client {
             client_id: app.client_id,
             object_id: app.object_id,
             display_name: app.display_name.clone(),
-            public: false,
-            redirect_uris: vec![],
+            public: app.public_client,
+            redirect_uris: app.redirect_uris.clone(),
             secrets: app.client_secrets.clone(),
             certificate,
             app_roles: app.app_roles.clone(),
@@ -74,6 +81,9 @@ impl Client {
 #[derive(Debug)]
 pub(crate) struct TenantEntry {
     pub seed: Tenant,
+    /// `{name}.onmicrosoft.com`.
+    pub initial_domain: String,
+    /// Every verified domain: the initial domain first, then the accepted domains.
     pub domains: Vec<String>,
     pub clients: Vec<Client>,
 }
@@ -85,7 +95,7 @@ impl TenantEntry {
     }
 
     pub fn initial_domain(&self) -> &str {
-        &self.domains[0]
+        &self.initial_domain
     }
 }
 
@@ -132,7 +142,10 @@ pub(crate) enum TenantLookupError {
 #[derive(Debug)]
 pub(crate) struct Directory {
     pub tenants: Vec<TenantEntry>,
-    by_key: HashMap<String, usize>,
+    /// Tenant ids and domains, lower case.
+    by_id_or_domain: HashMap<String, usize>,
+    /// Seed names, lower case (internal configuration only).
+    by_name: HashMap<String, usize>,
     users: HashMap<String, UserRef>,
     users_by_oid: HashMap<Uuid, UserRef>,
     pub delegations: Vec<DelegationEntry>,
@@ -142,7 +155,8 @@ pub(crate) struct Directory {
 impl Directory {
     /// Builds the directory; `certificates` maps client ids to their loaded certificates.
     pub fn new(seed: &Seed, certificates: &HashMap<Uuid, AppCertificate>) -> Directory {
-        let mut by_key = HashMap::new();
+        let mut by_id_or_domain = HashMap::new();
+        let mut by_name = HashMap::new();
         let mut users = HashMap::new();
         let mut users_by_oid = HashMap::new();
         let tenants: Vec<TenantEntry> =
@@ -151,10 +165,10 @@ impl Directory {
                 .enumerate()
                 .map(|(t, tenant)| {
                     let domains = tenant.domains();
-                    by_key.insert(tenant.id.to_string(), t);
-                    by_key.insert(tenant.name.to_ascii_lowercase(), t);
+                    by_id_or_domain.insert(tenant.id.to_string(), t);
+                    by_name.insert(tenant.name.to_ascii_lowercase(), t);
                     for domain in &domains {
-                        by_key.insert(domain.to_ascii_lowercase(), t);
+                        by_id_or_domain.insert(domain.to_ascii_lowercase(), t);
                     }
                     for (u, user) in tenant.users.iter().enumerate() {
                         users.insert(
@@ -169,12 +183,13 @@ impl Directory {
                     }));
                     TenantEntry {
                         seed: tenant.clone(),
+                        initial_domain: tenant.initial_domain(),
                         domains,
                         clients,
                     }
                 })
                 .collect();
-        let index = |name: &str| by_key.get(&name.to_ascii_lowercase()).copied();
+        let index = |name: &str| by_name.get(&name.to_ascii_lowercase()).copied();
         let delegations = seed
             .delegations
             .iter()
@@ -198,7 +213,8 @@ impl Directory {
             .collect();
         Directory {
             tenants,
-            by_key,
+            by_id_or_domain,
+            by_name,
             users,
             users_by_oid,
             delegations,
@@ -206,9 +222,18 @@ impl Directory {
         }
     }
 
-    /// Resolves a tenant id, name or domain.
-    pub fn tenant_index(&self, key: &str) -> Option<usize> {
-        self.by_key.get(&key.trim().to_ascii_lowercase()).copied()
+    /// Resolves a tenant id or verified domain, the identifiers the real services accept.
+    pub fn tenant(&self, key: &str) -> Option<usize> {
+        let key = key.trim().to_ascii_lowercase();
+        // Tenant ids are indexed in their hyphenated lower-case form.
+        let key = Uuid::parse_str(&key).map_or(key, |id| id.to_string());
+        self.by_id_or_domain.get(&key).copied()
+    }
+
+    /// Resolves a tenant id, domain or seed name (the sandbox's own configuration only).
+    pub fn tenant_by_any_key(&self, key: &str) -> Option<usize> {
+        self.tenant(key)
+            .or_else(|| self.by_name.get(&key.trim().to_ascii_lowercase()).copied())
     }
 
     /// Resolves a `{tenant}` path segment.
@@ -220,7 +245,7 @@ impl Directory {
             "consumers" | CONSUMERS_TENANT_ID => return Ok(TenantSegment::Consumers),
             _ => {}
         }
-        if let Some(t) = self.tenant_index(&lower) {
+        if let Some(t) = self.tenant(&lower) {
             return Ok(TenantSegment::Tenant(t));
         }
         let is_guid = Uuid::parse_str(&lower).is_ok();

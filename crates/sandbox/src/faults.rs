@@ -109,24 +109,72 @@ impl FaultTarget {
     }
 }
 
-/// One fault rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One fault rule. Unknown fields are refused (a typo like `taget` must not widen a rule), in
+/// JSON and in the seed's TOML alike.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FaultRule {
     /// What happens.
     #[serde(flatten)]
     pub kind: FaultKind,
     /// Which service.
-    #[serde(default)]
     pub target: FaultTarget,
     /// Only requests for this tenant (name, id or domain).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// Matching requests that pass before the rule hits.
-    #[serde(default)]
     pub skip: u64,
     /// How many matching requests are hit (unset = all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+}
+
+/// The fields of a rule besides its kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scope {
+    #[serde(default)]
+    target: FaultTarget,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    skip: u64,
+    #[serde(default)]
+    count: Option<u64>,
+}
+
+const SCOPE_FIELDS: [&str; 4] = ["target", "tenant", "skip", "count"];
+
+// By hand because serde can't refuse unknown fields next to a flattened, internally tagged
+// enum: the scope fields are split off, the rest must be exactly the kind and its parameters.
+impl<'de> Deserialize<'de> for FaultRule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        use serde_json::{Map, Value};
+        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
+        let scope: Map<String, Value> = SCOPE_FIELDS
+            .iter()
+            .filter_map(|k| fields.remove(*k).map(|v| ((*k).to_owned(), v)))
+            .collect();
+        let kind =
+            FaultKind::deserialize(Value::Object(fields.clone())).map_err(D::Error::custom)?;
+        // A kind serializes every parameter it has (defaults included), so anything else the
+        // rule named is unknown.
+        let known = serde_json::to_value(&kind).map_err(D::Error::custom)?;
+        if let Some(unknown) = fields.keys().find(|k| known.get(k.as_str()).is_none()) {
+            return Err(D::Error::custom(format!(
+                "unknown field `{unknown}` in a {} fault rule",
+                known["kind"]
+            )));
+        }
+        let scope = Scope::deserialize(Value::Object(scope)).map_err(D::Error::custom)?;
+        Ok(FaultRule {
+            kind,
+            target: scope.target,
+            tenant: scope.tenant,
+            skip: scope.skip,
+            count: scope.count,
+        })
+    }
 }
 
 impl FaultRule {

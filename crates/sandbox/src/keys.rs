@@ -9,10 +9,10 @@
 //! `token-signing.pem` + `.key` and `federation-signing.pem` + `.key` (RSA 2048, self-signed),
 //! `apps/{client_id}.pem` + `.key` (RSA 2048 app certificates, self-signed like
 //! `New-SelfSignedCertificate` ones). The TLS server certificate is issued by the CA at every
-//! start (it is cheap) and never written.
+//! start (it is cheap) and never written. Directories are created 0700 and files 0600
+//! (`fsutil`).
 
 use std::fs::{self, File};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
@@ -76,6 +76,16 @@ pub(crate) struct SigningKey {
     pub jwk: Value,
 }
 
+impl SigningKey {
+    /// Signs a JWT with RS256.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        // Signing fails only for keys aws-lc can't use; this one was loaded and checked at
+        // start, and RSA-2048 PKCS#1 signing has no other failure mode.
+        crate::jwt::sign(crate::jwt::Alg::Rs256, &self.key, header, claims)
+            .expect("RSA signing with a loaded 2048-bit key does not fail")
+    }
+}
+
 /// An app's certificate credential.
 #[derive(Clone, Debug)]
 pub(crate) struct AppCertificate {
@@ -134,19 +144,7 @@ fn ca_params() -> CertificateParams {
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), KeyError> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io("create", dir))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(io("create", &tmp))?;
-    file.write_all(contents.as_bytes())
-        .map_err(io("write", &tmp))?;
-    file.sync_all().map_err(io("write", &tmp))?;
-    fs::rename(&tmp, path).map_err(io("rename", path))
+    crate::fsutil::write_private(path, contents.as_bytes()).map_err(io("write", path))
 }
 
 fn read(path: &Path) -> Result<String, KeyError> {
@@ -311,7 +309,7 @@ struct DirLock(File);
 
 impl DirLock {
     fn acquire(dir: &Path) -> Result<DirLock, KeyError> {
-        fs::create_dir_all(dir).map_err(io("create", dir))?;
+        crate::fsutil::create_private_dir(dir).map_err(io("create", dir))?;
         let path = dir.join(".lock");
         let file = File::create(&path).map_err(io("create", &path))?;
         file.lock().map_err(io("lock", &path))?;
@@ -373,27 +371,58 @@ impl KeyMaterial {
 
     /// Issues a fresh TLS server certificate for `names` (DNS names or IP addresses).
     pub fn server_certificate(&self, names: Vec<String>) -> Result<ServerCertificate, KeyError> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(names)?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "exo sandbox");
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::days(1);
-        params.not_after = now + time::Duration::days(365);
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let issuer = Issuer::new(ca_params(), &self.ca_key);
+        let (key, params) = server_params(names, "exo sandbox")?;
         let cert = params.signed_by(&key, &issuer)?;
-        let key_der =
-            PrivateKeyDer::try_from(key.serialize_der()).map_err(|_| KeyError::Invalid {
-                path: PathBuf::from("<generated>"),
-                what: "server key",
-            })?;
-        Ok(ServerCertificate {
-            chain: vec![cert.der().clone()],
-            key: key_der,
-        })
+        server_certificate_of(&cert, &key)
     }
+}
+
+/// A new key and the parameters of a one-year TLS server certificate for `names`.
+fn server_params(
+    names: Vec<String>,
+    common_name: &str,
+) -> Result<(KeyPair, CertificateParams), KeyError> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(names)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(365);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    Ok((key, params))
+}
+
+fn server_certificate_of(
+    cert: &rcgen::Certificate,
+    key: &KeyPair,
+) -> Result<ServerCertificate, KeyError> {
+    let key_der = PrivateKeyDer::try_from(key.serialize_der()).map_err(|_| KeyError::Invalid {
+        path: PathBuf::from("<generated>"),
+        what: "server key",
+    })?;
+    Ok(ServerCertificate {
+        chain: vec![cert.der().clone()],
+        key: key_der,
+    })
+}
+
+/// A fresh self-signed TLS server certificate for `names` (not issued by the CA: clients pin
+/// it by thumbprint, like a Service Fabric node's) and its SHA-1 thumbprint in upper-case hex,
+/// the form of `IDENTITY_SERVER_THUMBPRINT`.
+pub(crate) fn self_signed_server_certificate(
+    names: Vec<String>,
+) -> Result<(ServerCertificate, String), KeyError> {
+    let (key, params) = server_params(names, "exo sandbox service fabric")?;
+    let cert = params.self_signed(&key)?;
+    let thumbprint = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    Ok((server_certificate_of(&cert, &key)?, thumbprint))
 }
 
 /// Where a generated app certificate lives.

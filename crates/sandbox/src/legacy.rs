@@ -25,10 +25,9 @@ use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use base64::Engine as _;
 
 use crate::exchange::auth::{self, Caller, Principal};
 use crate::exchange::errors::ExoError;
@@ -60,28 +59,10 @@ fn denied(message: &str) -> ExoError {
     ExoError::new(
         StatusCode::UNAUTHORIZED,
         "AuthenticationError",
-        "",
         "System.UnauthorizedAccessException",
         format!("Access is denied. {message}"),
     )
     .challenge("Basic realm=\"PowerShell-LiveID\"".into())
-}
-
-/// Splits `Authorization: Basic …` into (user, password).
-fn basic(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok()?,
-    )
-    .ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
 }
 
 fn query_param(query: &[(String, String)], name: &str) -> Option<String> {
@@ -99,8 +80,8 @@ fn authenticate(
     headers: &HeaderMap,
     query: &[(String, String)],
 ) -> Result<Caller, ExoError> {
-    let (user, password) =
-        basic(headers).ok_or_else(|| denied("The request needs Basic authentication."))?;
+    let crate::http_auth::Basic { user, password } = crate::http_auth::basic(headers)
+        .ok_or_else(|| denied("The request needs Basic authentication."))?;
     let delegated_org = query_param(query, "DelegatedOrg");
     let conversion = query_param(query, "BasicAuthToOAuthConversion")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -157,7 +138,6 @@ fn quota_exceeded(max: usize) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "QuotaExceeded",
-        "",
         "System.Management.Automation.Remoting.PSRemotingTransportException",
         format!(
             "The WS-Management service cannot process the request. This user is allowed a maximum number of {max} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user."
@@ -169,7 +149,6 @@ fn shell_not_found(id: &str) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "InvalidOperation",
-        "",
         "System.Management.Automation.Remoting.PSRemotingTransportException",
         format!(
             "The request for the Windows Remote Shell with ShellId {id} failed because the shell was not found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer exists on the server."
@@ -269,7 +248,8 @@ async fn run(
         &body,
         &format!("{base}{PATH}"),
         &context,
-    );
+    )
+    .await;
     if let Ok(v) = HeaderValue::from_str(&shell) {
         response.headers_mut().insert(SHELL_HEADER, v);
     }

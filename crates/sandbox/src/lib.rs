@@ -6,8 +6,13 @@
 //! the identity platform (`identity`), the Exchange admin API (`exchange`), the legacy
 //! `/PowerShell-LiveID` endpoint (`legacy`), the web pages and the admin endpoints (`admin`),
 //! for the global cloud at the root and the national clouds under path prefixes (`cloud`). A
-//! second, plain-HTTP listener serves the managed-identity endpoints (`managed_identity`).
+//! second, plain-HTTP listener serves the managed-identity endpoints (`managed_identity`), and
+//! a third, HTTPS with a self-signed certificate pinned by thumbprint, the Service Fabric one.
 //! Faults can be injected at runtime (`faults`); every request is logged with secrets redacted.
+//!
+//! No blocking I/O runs on the async workers: start-up, `sandbox.json`, tenant data and Arc
+//! challenge files go through the blocking pool. Files the sandbox writes are 0600 in 0700
+//! directories (`fsutil`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sandbox::SandboxError> {
@@ -34,6 +39,8 @@ pub mod cloud;
 mod directory;
 mod exchange;
 pub mod faults;
+mod fsutil;
+mod http_auth;
 mod identity;
 mod jwt;
 mod keys;
@@ -54,6 +61,7 @@ pub use seed::{Seed, SeedError};
 
 use crate::directory::Directory;
 use crate::exchange::store::{ExchangeStore, StoreError};
+use crate::identity::store::AuthStore;
 use crate::keys::{KeyError, KeyMaterial};
 use crate::state::{Core, random_token};
 
@@ -79,6 +87,13 @@ pub struct SandboxConfig {
     pub port: u16,
     /// Managed-identity (plain HTTP) port on 127.0.0.1 (0 = ephemeral).
     pub managed_identity_port: u16,
+    /// Service Fabric managed-identity (HTTPS, self-signed) port on 127.0.0.1 (0 = ephemeral).
+    pub service_fabric_port: u16,
+    /// Keep every issued token, code and test assertion for [`Sandbox::issued_secrets`]
+    /// (bounded by the seed's `limits.max_issued_secrets`). Off by default, so that a
+    /// long-running sandbox doesn't hold every secret it ever issued; tests that grep client
+    /// output for leaked secrets turn it on.
+    pub record_secrets: bool,
 }
 
 impl SandboxConfig {
@@ -92,6 +107,8 @@ impl SandboxConfig {
             extra_tenants: 0,
             port: 0,
             managed_identity_port: 0,
+            service_fabric_port: 0,
+            record_secrets: false,
         }
     }
 }
@@ -184,17 +201,80 @@ fn expand_seed(mut seed: Seed, extra_tenants: usize) -> Seed {
     seed
 }
 
-fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), SandboxError> {
-    let io = |action| {
+/// Runs blocking start-up or shutdown work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SandboxError> + Send + 'static,
+) -> Result<T, SandboxError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SandboxError::Runtime(std::io::Error::other(e.to_string())))?
+}
+
+/// Everything start-up loads or builds before the listeners exist.
+struct Prepared {
+    state_dir: PathBuf,
+    seed: Seed,
+    keys: KeyMaterial,
+    directory: Arc<Directory>,
+    exchange: ExchangeStore,
+    tls: Arc<rustls::ServerConfig>,
+    service_fabric_tls: Arc<rustls::ServerConfig>,
+    service_fabric_thumbprint: String,
+}
+
+/// The blocking part of start-up: the state directory, keys, certificates, tenant data, TLS.
+fn prepare(config: SandboxConfig) -> Result<Prepared, SandboxError> {
+    let io = |action, path: &Path| {
+        let path = path.to_owned();
         move |source| SandboxError::Io {
             action,
-            path: path.to_owned(),
+            path,
             source,
         }
     };
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, contents).map_err(io("write"))?;
-    std::fs::rename(&tmp, path).map_err(io("rename"))
+    let state_dir =
+        std::path::absolute(&config.state_dir).map_err(io("resolve", &config.state_dir))?;
+    fsutil::create_private_dir(&state_dir).map_err(io("create", &state_dir))?;
+    let keys_dir = config
+        .keys_dir
+        .clone()
+        .unwrap_or_else(|| state_dir.join("keys"));
+    let keys_dir = std::path::absolute(&keys_dir).unwrap_or(keys_dir);
+    let mut seed = expand_seed(config.seed, config.extra_tenants);
+    let mut needing: Vec<uuid::Uuid> = Vec::new();
+    for app in seed.tenants.iter_mut().flat_map(|t| t.apps.iter_mut()) {
+        if app.certificate && app.certificate_file.is_none() {
+            let (cert, key) = keys::app_cert_paths(&keys_dir, &app.client_id);
+            app.certificate_file = Some(cert);
+            app.key_file = Some(key);
+            if !needing.contains(&app.client_id) {
+                needing.push(app.client_id);
+            }
+        }
+    }
+    let keys = KeyMaterial::load_or_create(&keys_dir, &needing)?;
+    let mut certificates = std::collections::HashMap::new();
+    for app in seed.tenants.iter().flat_map(|t| t.apps.iter()) {
+        if let Some(cert) = &app.certificate_file
+            && !certificates.contains_key(&app.client_id)
+        {
+            certificates.insert(app.client_id, keys::load_app_certificate(cert)?);
+        }
+    }
+    let directory = Arc::new(Directory::new(&seed, &certificates));
+    let exchange = ExchangeStore::load(&seed, config.extra_mailboxes, &state_dir)?;
+    let tls = tls::server_config(&keys)?;
+    let (service_fabric_tls, service_fabric_thumbprint) = tls::service_fabric_config()?;
+    Ok(Prepared {
+        state_dir,
+        seed,
+        keys,
+        directory,
+        exchange,
+        tls,
+        service_fabric_tls,
+        service_fabric_thumbprint,
+    })
 }
 
 impl Core {
@@ -229,6 +309,8 @@ impl Core {
         json!({
             "base_url": self.base_url.as_str(),
             "managed_identity_url": self.mi_url.as_str(),
+            "service_fabric_url": self.sf_url.as_str(),
+            "service_fabric_thumbprint": self.sf_thumbprint,
             "ca_file": self.keys.ca_file,
             "pid": std::process::id(),
             "identity_header": self.identity_header,
@@ -241,116 +323,110 @@ impl Core {
 
 impl Sandbox {
     /// Starts a sandbox: loads or creates keys, seeds the tenants, binds the listeners and
-    /// writes `{state_dir}/sandbox.json`.
+    /// writes `{state_dir}/sandbox.json` (mode 0600: it holds `identity_header`).
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        let state_dir =
-            std::path::absolute(&config.state_dir).map_err(|source| SandboxError::Io {
-                action: "resolve",
-                path: config.state_dir.clone(),
-                source,
-            })?;
-        std::fs::create_dir_all(&state_dir).map_err(|source| SandboxError::Io {
-            action: "create",
-            path: state_dir.clone(),
-            source,
-        })?;
-        let keys_dir = config
-            .keys_dir
-            .clone()
-            .unwrap_or_else(|| state_dir.join("keys"));
-        let keys_dir = std::path::absolute(&keys_dir).unwrap_or(keys_dir);
-        let mut seed = expand_seed(config.seed, config.extra_tenants);
-        let mut needing: Vec<uuid::Uuid> = Vec::new();
-        for app in seed.tenants.iter_mut().flat_map(|t| t.apps.iter_mut()) {
-            if app.certificate && app.certificate_file.is_none() {
-                let (cert, key) = keys::app_cert_paths(&keys_dir, &app.client_id);
-                app.certificate_file = Some(cert);
-                app.key_file = Some(key);
-                if !needing.contains(&app.client_id) {
-                    needing.push(app.client_id);
-                }
-            }
-        }
-        let (keys, seed, certificates) =
-            tokio::task::spawn_blocking(move || -> Result<_, SandboxError> {
-                let keys = KeyMaterial::load_or_create(&keys_dir, &needing)?;
-                let mut certificates = std::collections::HashMap::new();
-                for app in seed.tenants.iter().flat_map(|t| t.apps.iter()) {
-                    if let Some(cert) = &app.certificate_file
-                        && !certificates.contains_key(&app.client_id)
-                    {
-                        certificates.insert(app.client_id, keys::load_app_certificate(cert)?);
-                    }
-                }
-                Ok((keys, seed, certificates))
-            })
-            .await
-            .map_err(|e| SandboxError::Runtime(std::io::Error::other(e.to_string())))??;
-        let directory = Arc::new(Directory::new(&seed, &certificates));
-        let exchange = {
-            let (seed, dir, extra) = (seed.clone(), state_dir.clone(), config.extra_mailboxes);
-            tokio::task::spawn_blocking(move || ExchangeStore::load(&seed, extra, &dir))
-                .await
-                .map_err(|e| SandboxError::Runtime(std::io::Error::other(e.to_string())))??
-        };
+        let ports = [
+            config.port,
+            config.managed_identity_port,
+            config.service_fabric_port,
+        ];
+        let record_secrets = config.record_secrets;
+        let prepared = blocking(move || prepare(config)).await?;
+        let Prepared {
+            state_dir,
+            seed,
+            keys,
+            directory,
+            exchange,
+            tls,
+            service_fabric_tls,
+            service_fabric_thumbprint,
+        } = prepared;
         let bind = |port: u16| async move {
             TcpListener::bind(("127.0.0.1", port))
                 .await
                 .map_err(|source| SandboxError::Bind { port, source })
         };
-        let https = bind(config.port).await?;
-        let mi = bind(config.managed_identity_port).await?;
+        let [https, mi, sf] = ports;
+        let (https, mi, sf) = (bind(https).await?, bind(mi).await?, bind(sf).await?);
         let port_of = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or_default();
-        let base_url = Url::parse(&format!("https://127.0.0.1:{}/", port_of(&https)))
-            .expect("a loopback URL is valid");
-        let mi_url = Url::parse(&format!("http://127.0.0.1:{}/", port_of(&mi)))
-            .expect("a loopback URL is valid");
-        let tls = tls::server_config(&keys)?;
+        // A scheme, a loopback address and a port always make a valid URL.
+        let url = |text: String| Url::parse(&text).expect("a loopback URL is valid");
+        let base_url = url(format!("https://127.0.0.1:{}/", port_of(&https)));
+        let mi_url = url(format!("http://127.0.0.1:{}/", port_of(&mi)));
+        let sf_url = url(format!(
+            "https://127.0.0.1:{}{}",
+            port_of(&sf),
+            managed_identity::SERVICE_FABRIC_PATH
+        ));
         let resolver = Arc::clone(&directory);
-        let faults = faults::Faults::new(move |name| resolver.tenant_index(name));
+        let faults = faults::Faults::new(move |name| resolver.tenant_by_any_key(name));
         for rule in seed.faults.clone() {
             faults.add(rule)?;
         }
         let ca_file = keys.ca_file.clone();
+        let limits = seed.limits.clone();
         let core = Arc::new(Core {
             base_url,
             mi_url,
+            sf_url,
+            sf_thumbprint: service_fabric_thumbprint,
+            arc: Arc::new(managed_identity::ArcChallenges::new(
+                &seed.azure_arc,
+                &state_dir,
+            )),
             seed,
             directory,
             keys,
-            auth: Mutex::default(),
+            auth: Mutex::new(AuthStore::new(&limits)),
             exchange,
             legacy: legacy::Sessions::default(),
             faults,
-            log: reqlog::Bounded::default(),
-            secrets: reqlog::Bounded::default(),
+            log: reqlog::Bounded::new(limits.max_request_log),
+            secrets: reqlog::Bounded::new(if record_secrets {
+                limits.max_issued_secrets
+            } else {
+                0
+            }),
             identity_header: random_token(24),
-            arc: managed_identity::ArcChallenges::default(),
             state_dir: state_dir.clone(),
         });
         let (shutdown, receiver) = watch::channel(false);
-        let tasks = vec![
-            tokio::spawn(server::serve(
-                https,
-                Some(tokio_rustls::TlsAcceptor::from(tls)),
-                server::https_router(Arc::clone(&core)),
-                Arc::clone(&core),
-                server::Listener::Https,
-                receiver.clone(),
-            )),
-            tokio::spawn(server::serve(
-                mi,
-                None,
-                server::mi_router(Arc::clone(&core)),
-                Arc::clone(&core),
-                server::Listener::ManagedIdentity,
-                receiver,
-            )),
+        let listeners = [
+            (https, Some(tls), server::Listener::Https),
+            (mi, None, server::Listener::ManagedIdentity),
+            (
+                sf,
+                Some(service_fabric_tls),
+                server::Listener::ServiceFabric,
+            ),
         ];
+        let tasks = listeners
+            .into_iter()
+            .map(|(listener, tls, kind)| {
+                tokio::spawn(server::serve(
+                    listener,
+                    tls.map(tokio_rustls::TlsAcceptor::from),
+                    server::router(kind, Arc::clone(&core)),
+                    Arc::clone(&core),
+                    kind,
+                    receiver.clone(),
+                ))
+            })
+            .collect();
+        // Serializing a `Value` cannot fail (string keys only).
         let info =
             serde_json::to_vec_pretty(&core.discovery_info()).expect("JSON values serialize");
-        write_atomically(&state_dir.join(DISCOVERY_FILE), &info)?;
-        tracing::info!(base_url = %core.base_url, managed_identity_url = %core.mi_url, "sandbox listening");
+        let discovery = state_dir.join(DISCOVERY_FILE);
+        blocking(move || {
+            fsutil::write_private(&discovery, &info).map_err(|source| SandboxError::Io {
+                action: "write",
+                path: discovery,
+                source,
+            })
+        })
+        .await?;
+        tracing::info!(base_url = %core.base_url, managed_identity_url = %core.mi_url, service_fabric_url = %core.sf_url, "sandbox listening");
         Ok(Sandbox {
             core,
             ca_file,
@@ -366,6 +442,7 @@ impl Sandbox {
 
     /// The base URL of a cloud, with a trailing slash (`…/usgov/` for GCC High).
     pub fn cloud_url(&self, cloud: Cloud) -> Url {
+        // The base URL plus a fixed ASCII prefix is a valid URL.
         Url::parse(&format!("{}/", self.core.cloud_base(cloud)))
             .expect("the sandbox builds valid URLs")
     }
@@ -375,7 +452,21 @@ impl Sandbox {
         &self.core.mi_url
     }
 
-    /// The App Service `X-IDENTITY-HEADER` secret (`IDENTITY_HEADER`).
+    /// The Service Fabric token endpoint, `https://127.0.0.1:PORT3/metadata/identity/oauth2/token`
+    /// (`IDENTITY_ENDPOINT` of a Service Fabric application). Its certificate is self-signed:
+    /// pin [`Sandbox::service_fabric_thumbprint`].
+    pub fn service_fabric_url(&self) -> &Url {
+        &self.core.sf_url
+    }
+
+    /// The SHA-1 thumbprint (upper-case hex) of the Service Fabric listener's certificate
+    /// (`IDENTITY_SERVER_THUMBPRINT`); a new certificate is made at every start.
+    pub fn service_fabric_thumbprint(&self) -> &str {
+        &self.core.sf_thumbprint
+    }
+
+    /// The managed-identity secret (`IDENTITY_HEADER`): App Service's `X-IDENTITY-HEADER` and
+    /// Service Fabric's `Secret` header.
     pub fn identity_header(&self) -> &str {
         &self.core.identity_header
     }
@@ -405,13 +496,15 @@ impl Sandbox {
         &self.core.faults
     }
 
-    /// The request log so far (redacted; bounded to the last 100,000 requests).
+    /// The request log so far (redacted; bounded by the seed's `limits.max_request_log`,
+    /// default the last 100,000 requests).
     pub fn request_log(&self) -> Vec<RequestRecord> {
         self.core.log.snapshot()
     }
 
     /// Every access, refresh and ID token, authorization code, device code and federated test
-    /// token issued so far (bounded to the last 100,000).
+    /// token issued so far — only when [`SandboxConfig::record_secrets`] is set (otherwise
+    /// empty); bounded by the seed's `limits.max_issued_secrets`.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.core.secrets.snapshot()
     }
@@ -426,7 +519,8 @@ impl Sandbox {
         self.core.federated_token(subject, audience, 3600)
     }
 
-    /// Stops listening, closes connections and removes `sandbox.json`.
+    /// Stops listening, closes connections and removes `sandbox.json` and outstanding Azure
+    /// Arc challenge files.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let tasks = std::mem::take(
@@ -438,7 +532,20 @@ impl Sandbox {
         for task in tasks {
             let _ = task.await;
         }
-        let _ = std::fs::remove_file(self.core.state_dir.join(DISCOVERY_FILE));
+        self.core.arc.clear().await;
+        let discovery = self.core.state_dir.join(DISCOVERY_FILE);
+        let removed = blocking(move || match std::fs::remove_file(&discovery) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SandboxError::Io {
+                action: "remove",
+                path: discovery,
+                source: e,
+            }),
+            _ => Ok(()),
+        })
+        .await;
+        if let Err(e) = removed {
+            tracing::warn!("{e}");
+        }
     }
 }
 
@@ -475,6 +582,7 @@ impl std::ops::Deref for RunningSandbox {
     type Target = Sandbox;
 
     fn deref(&self) -> &Sandbox {
+        // `sandbox` is `Some` from `spawn` until `drop` takes it.
         self.sandbox
             .as_ref()
             .expect("the sandbox is only taken out in Drop")

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use sandbox::{Cloud, Sandbox, SandboxConfig, Seed};
+use sandbox::{Cloud, FaultRule, Sandbox, SandboxConfig, Seed};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,22 @@ struct ServeArgs {
     /// Managed-identity (plain HTTP) port on 127.0.0.1 (0 = any free port)
     #[arg(long = "mi-port", value_name = "P", default_value_t = 0)]
     mi_port: u16,
+    /// Service Fabric managed-identity (HTTPS, self-signed) port on 127.0.0.1 (0 = any free port)
+    #[arg(long = "sf-port", value_name = "P", default_value_t = 0)]
+    sf_port: u16,
+    /// Directory for Azure Arc challenge files; real clients (MSAL, azure-identity) require
+    /// /var/opt/azcmagent/tokens [default: the seed's azure_arc.token_dir, else <state>/arc/tokens]
+    #[arg(long = "arc-token-dir", value_name = "DIR")]
+    arc_token_dir: Option<PathBuf>,
+    /// A fault rule active from the start, in the admin endpoint's JSON format, e.g.
+    /// '{"kind":"throttle","target":"exchange","retry_after_seconds":2,"count":1}' (repeatable)
+    #[arg(long = "fault", value_name = "RULE_JSON", value_parser = parse_fault)]
+    faults: Vec<FaultRule>,
+}
+
+/// Parses a `--fault` rule.
+fn parse_fault(text: &str) -> Result<FaultRule, String> {
+    serde_json::from_str(text).map_err(|e| format!("not a fault rule: {e}"))
 }
 
 #[derive(clap::Args)]
@@ -107,18 +123,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_state_dir()?,
     };
-    let seed = match &args.seed {
+    let mut seed = match &args.seed {
         Some(path) => Seed::from_file(path)?,
         None => Seed::default(),
     };
+    seed.faults.extend(args.faults);
+    if let Some(dir) = args.arc_token_dir {
+        seed.azure_arc.token_dir = Some(dir);
+    }
     let config = SandboxConfig {
-        state_dir: state,
-        keys_dir: None,
-        seed,
-        extra_mailboxes: args.mailboxes,
-        extra_tenants: args.tenants,
         port: args.port,
         managed_identity_port: args.mi_port,
+        service_fabric_port: args.sf_port,
+        extra_mailboxes: args.mailboxes,
+        extra_tenants: args.tenants,
+        seed,
+        ..SandboxConfig::new(state)
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -163,16 +183,28 @@ fn print_banner(sandbox: &Sandbox) {
     println!(
         "  Azure Arc GET /arc/metadata/identity/oauth2/token · Cloud Shell POST /oauth2/token"
     );
+    println!(
+        "Service Fabric:      {} (Secret: the identity header; IDENTITY_SERVER_THUMBPRINT {})",
+        sandbox.service_fabric_url(),
+        sandbox.service_fabric_thumbprint()
+    );
     println!("CA certificate:      {}", sandbox.ca_file().display());
     println!(
         "Discovery file:      {}",
         sandbox.state_dir().join(sandbox::DISCOVERY_FILE).display()
     );
     println!(
-        "Admin endpoints:     {}_sandbox/faults, {}_sandbox/requests",
+        "Admin endpoints:     {}_sandbox/faults, {}_sandbox/requests (unauthenticated: any local user can use them)",
         sandbox.base_url(),
         sandbox.base_url()
     );
+    let faults = sandbox.faults().list();
+    if !faults.is_empty() {
+        println!(
+            "Fault rules:         {} active (GET /_sandbox/faults)",
+            faults.len()
+        );
+    }
     println!("\nAccounts (credentials: run `exo-sandbox seed`):");
     for tenant in &sandbox.seed().tenants {
         if tenant.users.is_empty() && tenant.name.starts_with("tenant") {

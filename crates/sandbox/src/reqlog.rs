@@ -1,4 +1,5 @@
-//! The request log and the list of issued secrets, both bounded.
+//! The request log and the list of issued secrets, both bounded (seed `limits`; the oldest
+//! entry goes first).
 //!
 //! Records never hold bodies. Query parameters that carry secrets are replaced by
 //! `[redacted]`; `Authorization` keeps only its scheme; other secret-bearing headers are
@@ -11,9 +12,6 @@ use serde::Serialize;
 
 use crate::cloud::Cloud;
 use crate::faults::Service;
-
-/// How many records and secrets are kept (oldest dropped first).
-pub const LOG_CAPACITY: usize = 100_000;
 
 /// One request as the sandbox saw it.
 #[derive(Clone, Debug, Serialize)]
@@ -133,42 +131,50 @@ pub(crate) fn logged_headers(headers: &http::HeaderMap) -> Vec<(String, String)>
         .collect()
 }
 
-/// A bounded FIFO shared by request handlers.
+/// A bounded FIFO shared by request handlers. A capacity of 0 keeps nothing.
 #[derive(Debug)]
-pub(crate) struct Bounded<T>(Mutex<VecDeque<T>>);
-
-impl<T> Default for Bounded<T> {
-    fn default() -> Self {
-        Bounded(Mutex::new(VecDeque::new()))
-    }
+pub(crate) struct Bounded<T> {
+    items: Mutex<VecDeque<T>>,
+    capacity: usize,
 }
 
 impl<T: Clone> Bounded<T> {
-    pub fn push(&self, item: T) {
-        let mut q = self
-            .0
+    pub fn new(capacity: usize) -> Bounded<T> {
+        Bounded {
+            items: Mutex::new(VecDeque::new()),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+        // Pushes and clears leave the queue consistent even if a holder panicked.
+        self.items
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if q.len() == LOG_CAPACITY {
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether anything is kept at all (capacity above 0).
+    pub fn keeps_anything(&self) -> bool {
+        self.capacity > 0
+    }
+
+    pub fn push(&self, item: T) {
+        if !self.keeps_anything() {
+            return;
+        }
+        let mut q = self.lock();
+        while q.len() >= self.capacity {
             q.pop_front();
         }
         q.push_back(item);
     }
 
     pub fn snapshot(&self) -> Vec<T> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+        self.lock().iter().cloned().collect()
     }
 
     pub fn clear(&self) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.lock().clear();
     }
 }
 

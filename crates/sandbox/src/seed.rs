@@ -9,7 +9,14 @@
 //! ([`EXO_MODULE_CLIENT_ID`]) registered and consented. App certificates marked
 //! `certificate = true` are generated at first start; their PEM paths are filled in
 //! (`certificate_file`, `key_file`) in the seed the running sandbox exposes.
+//!
+//! Validation is strict: unknown fields anywhere (a typo like `exo_module_enable`) are
+//! refused, as are duplicate tenant names or ids, domains claimed twice (across tenants),
+//! duplicate client ids within a tenant (the module's client id included), redirect URIs that
+//! aren't absolute URLs or use `http` for anything but `localhost` / `127.0.0.1`, public clients
+//! with credentials, and zero limits.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,9 +27,12 @@ use crate::faults::FaultRule;
 /// The first-party public client of the ExchangeOnlineManagement module, "Microsoft Exchange
 /// REST API Based Powershell".
 pub const EXO_MODULE_CLIENT_ID: &str = "fb78d390-0c51-40cd-8e17-fdbfab77341b";
-/// Redirect URIs registered for [`EXO_MODULE_CLIENT_ID`].
-pub const EXO_MODULE_REDIRECT_URIS: [&str; 2] = [
+/// Redirect URIs registered for [`EXO_MODULE_CLIENT_ID`]: both loopback forms (the module's
+/// MSAL uses `http://localhost`; `127.0.0.1` is what current guidance recommends, and the two
+/// are different registrations) and the native-client page.
+pub const EXO_MODULE_REDIRECT_URIS: [&str; 3] = [
     "http://localhost",
+    "http://127.0.0.1",
     "https://login.microsoftonline.com/common/oauth2/nativeclient",
 ];
 /// The Exchange app role app-only callers need.
@@ -76,6 +86,12 @@ pub struct Seed {
     /// Legacy remote PowerShell (`/PowerShell-LiveID`) session limits.
     #[serde(default)]
     pub legacy: LegacySettings,
+    /// Memory bounds of the running sandbox.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The emulated Azure Arc agent (managed identity challenge files).
+    #[serde(default)]
+    pub azure_arc: ArcSettings,
     /// The tenants; the first is the default one (`--mailboxes` adds to it).
     pub tenants: Vec<Tenant>,
     /// Partner (GDAP-like) relationships.
@@ -139,6 +155,64 @@ impl Default for LegacySettings {
         LegacySettings {
             max_sessions_per_user: 5,
             session_idle_seconds: 900,
+        }
+    }
+}
+
+/// How much the sandbox keeps in memory; the oldest entries go first when a cap is reached.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Refresh tokens kept (expired ones are evicted first, then the oldest issued).
+    pub max_refresh_tokens: usize,
+    /// Each of: authorization codes, device codes and sign-in page flows in progress.
+    pub max_pending_authorizations: usize,
+    /// Issued secrets kept for `Sandbox::issued_secrets` (only with `record_secrets`).
+    pub max_issued_secrets: usize,
+    /// Request log records kept.
+    pub max_request_log: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_refresh_tokens: 100_000,
+            max_pending_authorizations: 10_000,
+            max_issued_secrets: 100_000,
+            max_request_log: 100_000,
+        }
+    }
+}
+
+/// Azure Arc managed identity settings.
+///
+/// The Arc endpoint answers a first request with 401 and `WWW-Authenticate: Basic
+/// realm=<file>`; the client reads the secret from that file. Real clients check where the
+/// file is: MSAL and azure-identity accept only `/var/opt/azcmagent/tokens/*.key` on Linux
+/// (`%ProgramData%\AzureConnectedMachineAgent\Tokens` on Windows) and files of at most 4 KB.
+/// A realistic setup therefore sets `token_dir = "/var/opt/azcmagent/tokens"` (a directory the
+/// sandbox's user can write and the client's user can read); the default, under the state
+/// directory, is enough for clients that don't check the path.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArcSettings {
+    /// Where challenge files are written; default `{state_dir}/arc/tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_dir: Option<PathBuf>,
+    /// How long a challenge secret is accepted; its file is deleted after that, or as soon as
+    /// it has been used.
+    pub challenge_seconds: u64,
+    /// Challenges outstanding at once; past that, requests are refused (429) until some are
+    /// used or expire.
+    pub max_outstanding_challenges: usize,
+}
+
+impl Default for ArcSettings {
+    fn default() -> Self {
+        ArcSettings {
+            token_dir: None,
+            challenge_seconds: 60,
+            max_outstanding_challenges: 64,
         }
     }
 }
@@ -257,6 +331,7 @@ impl Role {
 
 /// A user account.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct User {
     /// User principal name.
     pub upn: String,
@@ -324,6 +399,7 @@ pub struct Attributes {
 
 /// A mailbox without a sign-in account.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MailboxSeed {
     /// Alias (also the Name).
     pub alias: String,
@@ -354,6 +430,15 @@ pub struct App {
     pub object_id: Uuid,
     /// Display name.
     pub display_name: String,
+    /// A public client ("Allow public client flows"): no credentials; it may use the sign-in
+    /// pages with loopback redirects, the device code flow and ROPC without a secret, and is
+    /// refused (AADSTS700025) if it sends one.
+    #[serde(default)]
+    pub public_client: bool,
+    /// Registered redirect URIs (`http://localhost`, `http://127.0.0.1` with any port, or
+    /// exact `https://…` / custom-scheme URIs) for the authorization code flow.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
     /// Generate a self-signed certificate credential at first start.
     #[serde(default)]
     pub certificate: bool,
@@ -442,6 +527,7 @@ pub struct ManagedIdentity {
 
 impl Default for Seed {
     fn default() -> Self {
+        // `the_built_in_seed_is_valid_and_has_what_the_brief_lists` parses this very text.
         Seed::from_toml(DEFAULT_SEED).expect("the built-in seed is valid (checked by a unit test)")
     }
 }
@@ -499,8 +585,23 @@ impl Seed {
         if self.tenants.is_empty() {
             return invalid("at least one tenant is required".into());
         }
-        let mut names = std::collections::HashSet::new();
-        let mut upns = std::collections::HashSet::new();
+        let limits = &self.limits;
+        if [
+            limits.max_refresh_tokens,
+            limits.max_pending_authorizations,
+            limits.max_issued_secrets,
+            limits.max_request_log,
+            self.azure_arc.max_outstanding_challenges,
+        ]
+        .contains(&0)
+            || self.azure_arc.challenge_seconds == 0
+        {
+            return invalid("limits and azure_arc settings must be at least 1".into());
+        }
+        let mut names = HashSet::new();
+        let mut ids = HashSet::new();
+        let mut domains = HashSet::new();
+        let mut upns = HashSet::new();
         for tenant in &self.tenants {
             if tenant.name.is_empty()
                 || !tenant
@@ -516,13 +617,26 @@ impl Seed {
             if !names.insert(tenant.name.to_ascii_lowercase()) {
                 return invalid(format!("duplicate tenant '{}'", tenant.name));
             }
-            let domains = tenant.domains();
+            if !ids.insert(tenant.id) {
+                return invalid(format!("duplicate tenant id {}", tenant.id));
+            }
+            let tenant_domains = tenant.domains();
+            for domain in &tenant_domains {
+                if !domains.insert(domain.to_ascii_lowercase()) {
+                    return invalid(format!(
+                        "domain '{domain}' of tenant '{}' is already another tenant's domain (or listed twice)",
+                        tenant.name
+                    ));
+                }
+            }
             for user in &tenant.users {
                 let domain = user
                     .upn
                     .rsplit_once('@')
                     .map(|(_, d)| d.to_ascii_lowercase());
-                if !domain.is_some_and(|d| domains.iter().any(|x| x.eq_ignore_ascii_case(&d))) {
+                if !domain
+                    .is_some_and(|d| tenant_domains.iter().any(|x| x.eq_ignore_ascii_case(&d)))
+                {
                     return invalid(format!(
                         "user '{}' is not in a domain of tenant '{}'",
                         user.upn, tenant.name
@@ -540,6 +654,16 @@ impl Seed {
                     ));
                 }
             }
+            let mut clients = HashSet::from([EXO_MODULE_CLIENT_ID.to_owned()]);
+            for app in &tenant.apps {
+                if !clients.insert(app.client_id.to_string()) {
+                    return invalid(format!(
+                        "tenant '{}' registers client id {} twice (the module's client {EXO_MODULE_CLIENT_ID} is always registered)",
+                        tenant.name, app.client_id
+                    ));
+                }
+                app.validate().map_err(SeedError::Invalid)?;
+            }
         }
         for d in &self.delegations {
             for name in [&d.partner, &d.customer] {
@@ -553,6 +677,38 @@ impl Seed {
                 return invalid(format!(
                     "managed identity '{}' names unknown tenant '{}'",
                     mi.name, mi.tenant
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl App {
+    /// Checks the app's redirect URIs and credentials.
+    fn validate(&self) -> Result<(), String> {
+        let has_credentials = !self.client_secrets.is_empty()
+            || self.certificate
+            || self.certificate_file.is_some()
+            || !self.federated_credentials.is_empty();
+        if self.public_client && has_credentials {
+            return Err(format!(
+                "app {} ({}) is a public client: it can't have client secrets, a certificate or federated credentials",
+                self.client_id, self.display_name
+            ));
+        }
+        for uri in &self.redirect_uris {
+            let parsed = url::Url::parse(uri).map_err(|e| {
+                format!(
+                    "app {}: redirect URI '{uri}' is not a URL: {e}",
+                    self.client_id
+                )
+            })?;
+            let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1"));
+            if parsed.scheme() == "http" && !loopback {
+                return Err(format!(
+                    "app {}: redirect URI '{uri}' uses http, which only localhost and 127.0.0.1 may use",
+                    self.client_id
                 ));
             }
         }

@@ -1,7 +1,12 @@
-//! The listeners: an accept loop per listener (TLS for the main one, plain HTTP for managed
-//! identity) serving an axum router through a front service that picks the cloud, classifies
-//! the request, enforces the body limit, applies request-level faults (including closing the
-//! connection without an answer) and writes the request log.
+//! The listeners: an accept loop per listener (TLS for the main one and Service Fabric, plain
+//! HTTP for the other managed-identity styles) serving an axum router through a front service
+//! that picks the cloud, classifies the request, enforces the body limit, applies request-level
+//! faults (including closing the connection without an answer) and writes the request log.
+//!
+//! Requests the framework refuses before a handler runs — a body over the limit without a
+//! `Content-Length` (chunked), a path that isn't UTF-8 once percent-decoded — are answered in
+//! the service's own error shape (AADSTS JSON on identity paths, the Exchange error on
+//! `/adminapi/…` and `/PowerShell-LiveID`), never with the framework's plain text.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +25,6 @@ use tower::ServiceExt as _;
 
 use crate::cloud::{self, Cloud};
 use crate::exchange::CmdletName;
-use crate::exchange::errors::ExoError;
 use crate::faults::{FaultKind, Service};
 use crate::identity::errors::AadError;
 use crate::reqlog::{self, RequestRecord};
@@ -32,23 +36,25 @@ pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 /// Which listener a connection came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Listener {
+    /// Identity, Exchange, legacy, pages, admin (HTTPS, CA-issued certificate).
     Https,
+    /// IMDS, App Service, Azure Arc, Cloud Shell (plain HTTP).
     ManagedIdentity,
+    /// Service Fabric managed identity (HTTPS, self-signed certificate).
+    ServiceFabric,
 }
 
-/// The router of the HTTPS listener.
-pub(crate) fn https_router(core: Arc<Core>) -> Router {
-    crate::identity::router()
-        .merge(crate::exchange::router())
-        .merge(crate::legacy::router())
-        .merge(crate::admin::router())
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(core)
-}
-
-/// The router of the managed-identity listener.
-pub(crate) fn mi_router(core: Arc<Core>) -> Router {
-    crate::managed_identity::router()
+/// The router of a listener.
+pub(crate) fn router(kind: Listener, core: Arc<Core>) -> Router {
+    let routes = match kind {
+        Listener::Https => crate::identity::router()
+            .merge(crate::exchange::router())
+            .merge(crate::legacy::router())
+            .merge(crate::admin::router()),
+        Listener::ManagedIdentity => crate::managed_identity::router(),
+        Listener::ServiceFabric => crate::managed_identity::service_fabric_router(),
+    };
+    routes
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(core)
 }
@@ -139,7 +145,7 @@ fn classify(kind: Listener, path_and_query: &str, host: Option<&str>) -> Classif
         .split_once('?')
         .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
     let with_query = |p: &str| query.map_or_else(|| p.to_owned(), |q| format!("{p}?{q}"));
-    if kind == Listener::ManagedIdentity {
+    if kind != Listener::Https {
         return Classified {
             cloud: Cloud::Global,
             service: Service::ManagedIdentity,
@@ -190,7 +196,8 @@ fn classify(kind: Listener, path_and_query: &str, host: Option<&str>) -> Classif
     }
 }
 
-/// A throttling, unavailability or body-size error in the shape of the service.
+/// A throttling, unavailability, body-size or unreadable-request error in the shape of the
+/// service.
 fn service_error(
     service: Service,
     status: StatusCode,
@@ -210,15 +217,19 @@ fn service_error(
                     90013,
                     "Invalid input received from the user: the request body is too large.",
                 ),
+                // UNVERIFIED: the real service's code for a request it can't decode.
+                StatusCode::BAD_REQUEST => AadError::new(
+                    "invalid_request",
+                    90013,
+                    "Invalid input received from the user: the request URL or body could not be read.",
+                ),
                 _ => AadError::new(
                     "temporarily_unavailable",
                     90033,
                     "A transient error has occurred. Please try again.",
                 ),
             };
-            e.status(status)
-                .correlated(info.client_request_id.as_deref())
-                .into_response()
+            e.status(status).in_context(info).into_response()
         }
         Service::Exchange => {
             let (category, exception, message) = match status {
@@ -235,18 +246,25 @@ fn service_error(
                     "Microsoft.Exchange.Admin.OData.Core.ODataException",
                     "The request body is too large.".to_owned(),
                 ),
+                StatusCode::BAD_REQUEST => (
+                    "InvalidData",
+                    "Microsoft.Exchange.Admin.OData.Core.ODataException",
+                    "The request URL or body could not be read.".to_owned(),
+                ),
                 _ => (
                     "ResourceUnavailable",
                     "Microsoft.Exchange.Data.Storage.ServerUnavailableException",
                     "The service is temporarily unavailable. Please try again later.".to_owned(),
                 ),
             };
-            ExoError::new(status, category, "", exception, message).into_response()
+            crate::exchange::errors::ExoError::new(status, category, exception, message)
+                .into_response()
         }
         Service::ManagedIdentity | Service::Admin => {
             let message = match status {
                 StatusCode::TOO_MANY_REQUESTS => "Too many requests",
                 StatusCode::PAYLOAD_TOO_LARGE => "Request body too large",
+                StatusCode::BAD_REQUEST => "The request URL or body could not be read",
                 _ => "Service unavailable",
             };
             (status, axum::Json(serde_json::json!({"error": status.canonical_reason().unwrap_or("error"), "error_description": message}))).into_response()
@@ -258,6 +276,23 @@ fn service_error(
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// The status of a response the framework produced itself (an extractor's rejection: plain
+/// text, 400 or 413), if it is one. Handlers never answer plain text with these statuses.
+fn framework_rejection(response: &Response) -> Option<StatusCode> {
+    let status = response.status();
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    (plain_text
+        && matches!(
+            status,
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE
+        ))
+    .then_some(status)
 }
 
 async fn front(
@@ -289,7 +324,7 @@ async fn front(
     let tenant_index = classified
         .tenant
         .as_deref()
-        .and_then(|t| core.directory.tenant_index(t));
+        .and_then(|t| core.directory.tenant(t));
     let header = |name: &str| {
         parts
             .headers
@@ -358,18 +393,22 @@ async fn front(
             None,
             &info,
         ),
-        None => {
-            match classified.routed.parse() {
-                Ok(uri) => parts.uri = uri,
-                Err(_) => return Ok(StatusCode::BAD_REQUEST.into_response()),
+        None => match classified.routed.parse() {
+            Ok(uri) => {
+                parts.uri = uri;
+                parts.extensions.insert(info.clone());
+                let request = Request::from_parts(parts, Body::new(body));
+                let response = match router.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                match framework_rejection(&response) {
+                    Some(status) => service_error(classified.service, status, None, &info),
+                    None => response,
+                }
             }
-            parts.extensions.insert(info);
-            let request = Request::from_parts(parts, Body::new(body));
-            match router.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
-        }
+            Err(_) => service_error(classified.service, StatusCode::BAD_REQUEST, None, &info),
+        },
     };
     record.status = response.status().as_u16();
     if let Some(CmdletName(name)) = response.extensions().get::<CmdletName>() {

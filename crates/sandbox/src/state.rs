@@ -22,6 +22,10 @@ pub(crate) struct Core {
     pub base_url: Url,
     /// `http://127.0.0.1:PORT2/`.
     pub mi_url: Url,
+    /// `https://127.0.0.1:PORT3/metadata/identity/oauth2/token` (Service Fabric).
+    pub sf_url: Url,
+    /// SHA-1 thumbprint (upper-case hex) of the Service Fabric listener's certificate.
+    pub sf_thumbprint: String,
     pub seed: Seed,
     pub directory: Arc<Directory>,
     pub keys: KeyMaterial,
@@ -30,10 +34,11 @@ pub(crate) struct Core {
     pub legacy: Sessions,
     pub faults: Faults,
     pub log: Bounded<RequestRecord>,
+    /// Issued secrets (capacity 0 unless `record_secrets`).
     pub secrets: Bounded<String>,
-    /// The App Service `X-IDENTITY-HEADER` secret.
+    /// The App Service `X-IDENTITY-HEADER` and Service Fabric `Secret` value.
     pub identity_header: String,
-    pub arc: ArcChallenges,
+    pub arc: Arc<ArcChallenges>,
     pub state_dir: PathBuf,
 }
 
@@ -47,9 +52,12 @@ impl Core {
         }
     }
 
-    /// Remembers a secret the sandbox handed out (tests grep client output for these).
+    /// Remembers a secret the sandbox handed out (tests grep client output for these), if
+    /// `record_secrets` is on.
     pub fn issued(&self, secret: &str) {
-        self.secrets.push(secret.to_owned());
+        if self.secrets.keeps_anything() {
+            self.secrets.push(secret.to_owned());
+        }
     }
 
     /// The AuthStore, tolerating poisoning (a panicking handler leaves it consistent).
@@ -64,23 +72,30 @@ impl Core {
 #[derive(Clone, Debug)]
 pub(crate) struct RequestInfo {
     pub cloud: Cloud,
-    /// The tenant the URL names, if it resolves.
+    /// The tenant the URL names (by id or domain), if it resolves.
     pub tenant: Option<usize>,
     /// `client-request-id`, echoed as the correlation id.
     pub client_request_id: Option<String>,
 }
 
+/// Fills `buf` from the system's random generator.
+pub(crate) fn random_fill(buf: &mut [u8]) {
+    // aws-lc's generator reads the OS source; it fails only if the OS can't supply entropy,
+    // and then nothing secure can be made anyway.
+    aws_lc_rs::rand::fill(buf).expect("the system random generator does not fail");
+}
+
 /// Random URL-safe text with `bytes` bytes of entropy.
 pub(crate) fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    aws_lc_rs::rand::fill(&mut buf).expect("the system random generator does not fail");
+    random_fill(&mut buf);
     crate::jwt::b64url(buf)
 }
 
 /// A random (v4) GUID.
 pub(crate) fn new_guid() -> uuid::Uuid {
     let mut buf = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut buf).expect("the system random generator does not fail");
+    random_fill(&mut buf);
     uuid::Builder::from_random_bytes(buf).into_uuid()
 }
 

@@ -3,7 +3,7 @@
 //! Exchange.ManageAsApp + an admin role; partner access through a delegation; users with
 //! Exchange Online PowerShell disabled are refused).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use uuid::Uuid;
 
 use crate::cloud::{Cloud, EXCHANGE_APP_ID};
@@ -47,7 +47,6 @@ pub(crate) fn unauthorized(core: &Core, cloud: Cloud, description: &str) -> ExoE
     ExoError::new(
         StatusCode::UNAUTHORIZED,
         "AuthenticationError",
-        "",
         "Microsoft.Exchange.Security.Authentication.BackendRehydrationException",
         format!("Authentication failed: {description}"),
     )
@@ -62,18 +61,9 @@ fn forbidden(message: String) -> ExoError {
     ExoError::new(
         StatusCode::FORBIDDEN,
         "PermissionDenied",
-        "",
         "Microsoft.Exchange.Security.Authorization.UnauthorizedAccessException",
         message,
     )
-}
-
-fn bearer(authorization: Option<&str>) -> Option<&str> {
-    let (scheme, token) = authorization?.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// Validates the bearer token of a request for organization `org` (GUID or domain).
@@ -81,10 +71,10 @@ pub(crate) fn authenticate(
     core: &Core,
     info: &RequestInfo,
     org: &str,
-    authorization: Option<&str>,
+    headers: &HeaderMap,
 ) -> Result<Caller, ExoError> {
     let cloud = info.cloud;
-    let Some(token) = bearer(authorization) else {
+    let Some(token) = crate::http_auth::credentials(headers, "bearer") else {
         return Err(unauthorized(
             core,
             cloud,
@@ -121,7 +111,7 @@ pub(crate) fn validate_token(
         .ok_or_else(|| fail("The token has no valid tid claim."))?;
     let home = core
         .directory
-        .tenant_index(&tid.to_string())
+        .tenant(&tid.to_string())
         .ok_or_else(|| fail("The token's tenant is unknown."))?;
     let aud = claims
         .claim_str("aud")
@@ -199,11 +189,10 @@ pub(crate) fn validate_token(
 
 /// The organization a URL (or `DelegatedOrg=`) names.
 pub(crate) fn resolve_org(core: &Core, org: &str) -> Result<usize, ExoError> {
-    core.directory.tenant_index(org).ok_or_else(|| {
+    core.directory.tenant(org).ok_or_else(|| {
         ExoError::new(
             StatusCode::NOT_FOUND,
             "NotSpecified",
-            "",
             "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
             format!("The organization '{org}' couldn't be found."),
         )

@@ -4,8 +4,10 @@
 //! `<ExceptionCode>|<ExceptionType>|<message>`, `details[0].code` = the PowerShell
 //! ErrorCategory, plus an `x-ExceptionType` header.
 //!
-//! The exception codes (`Ex6F9304` …) other than the not-found one are made up in the real
-//! format: only their shape is known.
+//! Every error carries a non-empty exception code: `Ex6F9304` for
+//! ManagementObjectNotFoundException is the one seen in captures; the others are made up in
+//! the real format (`Ex` + six hex digits), one per exception type ([`exception_code`]), since
+//! only their shape is known (UNVERIFIED values).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +25,8 @@ pub(crate) struct Details {
     pub message: String,
     /// PowerShell ErrorCategory (`details[0].code`).
     pub category: &'static str,
-    pub exception_code: &'static str,
+    /// `Ex…`, never empty.
+    pub exception_code: String,
     pub exception_type: &'static str,
     pub target: String,
     /// `WWW-Authenticate` for 401s.
@@ -34,7 +37,6 @@ impl ExoError {
     pub fn new(
         status: StatusCode,
         category: &'static str,
-        exception_code: &'static str,
         exception_type: &'static str,
         message: impl Into<String>,
     ) -> ExoError {
@@ -42,7 +44,7 @@ impl ExoError {
             status,
             message: message.into(),
             category,
-            exception_code,
+            exception_code: exception_code(exception_type),
             exception_type,
             target: String::new(),
             www_authenticate: None,
@@ -112,13 +114,30 @@ impl IntoResponse for ExoError {
     }
 }
 
+/// The exception code of an exception type: the captured one where known, else `Ex` and the
+/// first six hex digits of the type name's SHA-256 (stable, in the real format).
+pub(crate) fn exception_code(exception_type: &str) -> String {
+    match exception_type {
+        "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException" => {
+            "Ex6F9304".to_owned()
+        }
+        other => {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, other.as_bytes());
+            let hex: String = digest.as_ref()[..3]
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            format!("Ex{hex}")
+        }
+    }
+}
+
 // The catalogue.
 
 pub(crate) fn not_found(identity: &str) -> ExoError {
     ExoError::new(
         StatusCode::NOT_FOUND,
         "NotSpecified",
-        "Ex6F9304",
         "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
         format!(
             "The operation couldn't be performed because object '{identity}' couldn't be found on 'SANPR01A001DC01.SANPR01A001.PROD.OUTLOOK.COM'."
@@ -130,7 +149,6 @@ pub(crate) fn ambiguous(identity: &str) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "NotSpecified",
-        "Ex2C6A1E",
         "Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException",
         format!(
             "The operation couldn't be performed because '{identity}' matches multiple entries."
@@ -144,7 +162,6 @@ pub(crate) fn unknown_cmdlet(name: &str) -> ExoError {
     ExoError::new(
         StatusCode::FORBIDDEN,
         "ObjectNotFound",
-        "",
         "System.Management.Automation.CommandNotFoundException",
         format!("The term '{name}' is not recognized as a name of a cmdlet, function, script file, or executable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again."),
     )
@@ -155,7 +172,6 @@ pub(crate) fn no_such_parameter(name: &str) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "InvalidArgument",
-        "",
         "System.Management.Automation.ParameterBindingException",
         format!("A parameter cannot be found that matches parameter name '{name}'."),
     )
@@ -166,7 +182,6 @@ pub(crate) fn bad_argument(parameter: &str, message: String) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "InvalidData",
-        "",
         "System.Management.Automation.ParameterBindingException",
         message,
     )
@@ -177,7 +192,6 @@ pub(crate) fn missing_mandatory(parameters: &str) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "InvalidArgument",
-        "",
         "System.Management.Automation.ParameterBindingException",
         format!(
             "Cannot process command because of one or more missing mandatory parameters: {parameters}."
@@ -189,7 +203,6 @@ pub(crate) fn bad_request_body(detail: &str) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "InvalidArgument",
-        "",
         "Microsoft.Exchange.Admin.OData.Core.ODataException",
         format!("The request body is not a valid CmdletInput payload: {detail}"),
     )
@@ -199,7 +212,6 @@ pub(crate) fn task_error(message: String) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "NotSpecified",
-        "Ex9A0C2F",
         "Microsoft.Exchange.Configuration.Tasks.TaskException",
         message,
     )
@@ -209,8 +221,10 @@ pub(crate) fn already_exists(message: String) -> ExoError {
     ExoError::new(
         StatusCode::BAD_REQUEST,
         "NotSpecified",
-        "Ex5E8B0D",
         "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException",
         message,
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,17 @@
 //! (`''` escapes a quote), bare words, `$true`, `$false`, `$null`. Comparisons are
 //! case-insensitive; `-like` supports `*` wildcards; a multi-valued property (EmailAddresses)
 //! matches when any value does.
+//!
+//! The parser is recursive descent, so nesting is capped: at most [`MAX_DEPTH`] levels of
+//! parentheses and `-not` together (a request body of a megabyte could otherwise nest 200,000
+//! levels and overflow the stack). Deeper filters get the ordinary "Invalid filter syntax"
+//! error at the position of the first token past the limit. Chains of `-and` / `-or` are kept
+//! flat (one node per chain), so neither evaluation nor dropping a parsed filter recurses
+//! deeper than the nesting.
+
+/// How deeply parentheses and `-not` may nest. UNVERIFIED: Exchange's own limit is not
+/// documented; 64 is far beyond any filter a person or a tool writes.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// A parsed filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +23,10 @@ pub(crate) enum Filter {
         op: Op,
         value: Option<String>,
     },
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// Every operand of an `-and` chain (at least two).
+    And(Vec<Filter>),
+    /// Every operand of an `-or` chain (at least two).
+    Or(Vec<Filter>),
     Not(Box<Filter>),
 }
 
@@ -131,6 +144,8 @@ fn tokenize(input: &str) -> Result<Vec<(Token, usize)>, usize> {
 struct Parser<'a> {
     tokens: Vec<(Token, usize)>,
     pos: usize,
+    /// Parentheses and `-not` currently open.
+    depth: usize,
     source: &'a str,
     properties: &'a [&'a str],
 }
@@ -151,28 +166,48 @@ impl Parser<'_> {
         matches!(self.tokens.get(self.pos), Some((Token::Operator(op), _)) if op == name)
     }
 
-    fn or(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.and()?;
-        while self.peek_operator("-or") {
+    /// `operand (op operand)*` as one flat node.
+    fn chain(
+        &mut self,
+        operator: &str,
+        operand: fn(&mut Self) -> Result<Filter, FilterError>,
+        node: fn(Vec<Filter>) -> Filter,
+    ) -> Result<Filter, FilterError> {
+        let mut operands = vec![operand(self)?];
+        while self.peek_operator(operator) {
             self.pos += 1;
-            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+            operands.push(operand(self)?);
         }
-        Ok(left)
+        Ok(match operands.len() {
+            1 => operands.swap_remove(0),
+            _ => node(operands),
+        })
+    }
+
+    fn or(&mut self) -> Result<Filter, FilterError> {
+        self.chain("-or", Self::and, Filter::Or)
     }
 
     fn and(&mut self) -> Result<Filter, FilterError> {
-        let mut left = self.not()?;
-        while self.peek_operator("-and") {
-            self.pos += 1;
-            left = Filter::And(Box::new(left), Box::new(self.not()?));
+        self.chain("-and", Self::not, Filter::And)
+    }
+
+    /// Enters one level of nesting (the token at `pos` opens it).
+    fn descend(&mut self) -> Result<(), FilterError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.error());
         }
-        Ok(left)
+        self.depth += 1;
+        self.pos += 1;
+        Ok(())
     }
 
     fn not(&mut self) -> Result<Filter, FilterError> {
         if self.peek_operator("-not") {
-            self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.not()?)));
+            self.descend()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -180,8 +215,9 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<Filter, FilterError> {
         match self.tokens.get(self.pos).cloned() {
             Some((Token::Open, _)) => {
-                self.pos += 1;
+                self.descend()?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.tokens.get(self.pos) {
                     Some((Token::Close, _)) => {
                         self.pos += 1;
@@ -239,6 +275,7 @@ pub(crate) fn parse(input: &str, properties: &[&str]) -> Result<Filter, FilterEr
     let mut parser = Parser {
         tokens,
         pos: 0,
+        depth: 0,
         source: input,
         properties,
     };
@@ -280,8 +317,8 @@ impl Filter {
     /// Evaluates the filter; `get` returns a property's value by canonical name.
     pub fn eval<'a>(&self, get: &dyn Fn(&str) -> Value<'a>) -> bool {
         match self {
-            Filter::And(a, b) => a.eval(get) && b.eval(get),
-            Filter::Or(a, b) => a.eval(get) || b.eval(get),
+            Filter::And(all) => all.iter().all(|f| f.eval(get)),
+            Filter::Or(any) => any.iter().any(|f| f.eval(get)),
             Filter::Not(a) => !a.eval(get),
             Filter::Compare {
                 property,

@@ -1,5 +1,10 @@
-//! Running a `CmdletInput` request: body parsing, paging parameters, the cmdlet, and the
-//! response (shared by InvokeCommand and the legacy endpoint).
+//! Running a `CmdletInput` request: body parsing, paging parameters, the cmdlet, persisting its
+//! change (on the blocking pool, before answering), and the response (shared by InvokeCommand
+//! and the legacy endpoint).
+//!
+//! The body is parsed by `serde_json`, whose recursion limit (128 levels) refuses deeper JSON
+//! with a parse error (400) instead of exhausting the stack; `-Filter` has its own limit
+//! (`filter::MAX_DEPTH`).
 
 use std::sync::Arc;
 
@@ -12,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::exchange::CmdletName;
 use crate::exchange::auth::{self, Caller};
-use crate::exchange::cmdlets::{self, Call};
+use crate::exchange::cmdlets::{self, Call, Done};
 use crate::exchange::errors::{self, ExoError};
 use crate::exchange::paging::{self, Output};
 use crate::state::{Core, RequestInfo};
@@ -56,10 +61,7 @@ pub(crate) async fn invoke_command(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = match auth::authenticate(&core, &info, &tenant, authorization) {
+    let caller = match auth::authenticate(&core, &info, &tenant, &headers) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
@@ -80,11 +82,12 @@ pub(crate) async fn invoke_command(
         &url,
         &context,
     )
+    .await
 }
 
 /// Runs the cmdlet in `body` for `caller` and builds the response. `url` is where the next
 /// page is fetched (same body, plus `$skiptoken`).
-pub(crate) fn execute(
+pub(crate) async fn execute(
     core: &Core,
     caller: &Caller,
     headers: &HeaderMap,
@@ -125,15 +128,26 @@ pub(crate) fn execute(
     let prefer = headers.get("prefer").and_then(|v| v.to_str().ok());
     let (page_size, applied) = paging::page_size(prefer);
     let call = Call {
-        core,
+        store: &core.exchange,
+        org: &core.directory.tenants[caller.tenant],
         caller,
         name: &input.name,
         parameters: &input.parameters,
         skip,
         page_size,
     };
-    let mut response = match cmdlets::run(&call) {
-        Ok(output) => success(&output, url, context, &select, query_params.as_slice()),
+    let outcome = cmdlets::run(&call);
+    let mut response = match outcome {
+        Ok(Done { output, write }) => {
+            let persisted = match write {
+                Some(write) => core.exchange.persist(write).await,
+                None => Ok(()),
+            };
+            match persisted {
+                Ok(()) => success(&output, url, context, &select, query_params.as_slice()),
+                Err(e) => errors::task_error(e.to_string()).into_response(),
+            }
+        }
         Err(e) => e.into_response(),
     };
     if let Some(n) = applied
@@ -154,6 +168,8 @@ fn success(
     query: &[(String, String)],
 ) -> Response {
     let next_link = output.next.map(|position| {
+        // `url` is the sandbox's base URL plus a tenant segment that authentication resolved
+        // (a GUID or a domain), or the legacy path: always a valid URL.
         let mut link =
             url::Url::parse(url).expect("built from the base URL and a resolved tenant segment");
         {

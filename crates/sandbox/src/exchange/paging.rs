@@ -59,7 +59,7 @@ pub(crate) enum Row {
 }
 
 impl Row {
-    fn text(&self) -> &str {
+    pub fn text(&self) -> &str {
         match self {
             Row::Mailbox(entry) => &entry.row,
             Row::Json(text) => text,

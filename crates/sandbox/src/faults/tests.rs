@@ -1,3 +1,5 @@
+//! Fault rule matching: skip/count windows, targets, tenants and the special kinds.
+
 use super::*;
 
 fn faults() -> Faults {
@@ -130,4 +132,33 @@ fn rules_round_trip_through_json() {
             .is_err()
     );
     assert!(serde_json::from_str::<FaultRule>(r#"{"kind":"explode"}"#).is_err());
+}
+
+#[test]
+fn rules_parse_from_json_and_refuse_unknown_fields() {
+    let rule: FaultRule = serde_json::from_str(
+        r#"{"kind":"throttle","retry_after_seconds":3,"target":"exchange","tenant":"contoso","skip":1,"count":2}"#,
+    )
+    .expect("rule");
+    assert_eq!(
+        rule,
+        FaultRule::new(
+            FaultKind::Throttle {
+                retry_after_seconds: 3
+            },
+            FaultTarget::Exchange
+        )
+        .tenant("contoso")
+        .skip(1)
+        .count(2)
+    );
+    for bad in [
+        r#"{"kind":"drop","taget":"exchange"}"#,
+        r#"{"kind":"throttle","retry_after":3}"#,
+        r#"{"kind":"delay","ms":5,"seconds":1}"#,
+        r#"{"kind":"drop","skip":"two"}"#,
+        r#"{"kind":"explode"}"#,
+    ] {
+        assert!(serde_json::from_str::<FaultRule>(bad).is_err(), "{bad}");
+    }
 }

@@ -6,7 +6,6 @@
 //! (`/_sandbox/federation`, see `admin.rs`); there is no internet to fetch other JWKS from.
 
 use axum::http::HeaderMap;
-use base64::Engine as _;
 
 use crate::directory::Client;
 use crate::identity::Params;
@@ -51,31 +50,6 @@ pub(crate) fn sandbox_issuer(core: &Core) -> String {
     )
 }
 
-/// `client_secret_basic`: `Authorization: Basic base64(client_id:secret)` (form-encoded parts).
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok()?,
-    )
-    .ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((unescape(id)?, unescape(secret)?))
-}
-
 /// Authenticates the client of a token request. `audiences` are the token endpoint URLs a
 /// certificate assertion may name.
 pub(crate) fn authenticate(
@@ -89,7 +63,7 @@ pub(crate) fn authenticate(
     let secret = params
         .get("client_secret")
         .map(str::to_owned)
-        .or_else(|| basic_credentials(headers).map(|(_, s)| s));
+        .or_else(|| crate::http_auth::basic_client(headers).map(|b| b.password));
     let assertion = params.get("client_assertion");
     if client.public {
         return match (secret, assertion) {

@@ -23,50 +23,31 @@ use crate::state::{Core, RequestInfo, random_token};
 /// Alphabet of user codes (no 0/O/1/I look-alikes).
 const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-pub(crate) async fn devicecode_v2(
+/// `POST /{tenant}/oauth2/v2.0/devicecode` (`V1 = false`) and `POST /{tenant}/oauth2/devicecode`
+/// (`V1 = true`).
+pub(crate) async fn devicecode<const V1: bool>(
     State(core): State<Arc<Core>>,
     Extension(info): Extension<RequestInfo>,
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Response {
-    devicecode(&core, &info, &tenant, &Params::parse(&body), false)
-}
-
-pub(crate) async fn devicecode_v1(
-    State(core): State<Arc<Core>>,
-    Extension(info): Extension<RequestInfo>,
-    Path(tenant): Path<String>,
-    body: Bytes,
-) -> Response {
-    devicecode(&core, &info, &tenant, &Params::parse(&body), true)
-}
-
-fn user_code() -> String {
-    let mut bytes = [0u8; 9];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator does not fail");
-    bytes
-        .iter()
-        .map(|b| USER_CODE_ALPHABET[*b as usize % USER_CODE_ALPHABET.len()] as char)
-        .collect()
-}
-
-fn devicecode(
-    core: &Core,
-    info: &RequestInfo,
-    segment_text: &str,
-    params: &Params,
-    v1: bool,
-) -> Response {
-    match issue(core, info, segment_text, params, v1) {
+    match issue(&core, &info, &tenant, &Params::parse(&body), V1) {
         Ok(body) => {
             let mut response = axum::Json(body).into_response();
             no_store(&mut response);
             response
         }
-        Err(e) => e
-            .correlated(info.client_request_id.as_deref())
-            .into_response(),
+        Err(e) => e.in_context(&info).into_response(),
     }
+}
+
+fn user_code() -> String {
+    let mut bytes = [0u8; 9];
+    crate::state::random_fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| USER_CODE_ALPHABET[*b as usize % USER_CODE_ALPHABET.len()] as char)
+        .collect()
 }
 
 fn issue(
@@ -119,14 +100,8 @@ fn issue(
         expires_at: now + lifetimes.device_code_seconds as i64,
         state: DeviceState::Pending,
     };
-    {
-        let mut store = core.auth();
-        store.housekeeping(now, lifetimes.refresh_token_seconds as i64);
-        store
-            .user_codes
-            .insert(normalize_user_code(&code), device_code.clone());
-        store.device_codes.insert(device_code.clone(), record);
-    }
+    core.auth()
+        .insert_device_code(device_code.clone(), record, now);
     let uri = format!("{}/devicelogin", core.cloud_base(info.cloud));
     let message = format!(
         "To sign in, use a web browser to open the page {uri} and enter the code {code} to authenticate."
@@ -216,6 +191,7 @@ pub(crate) async fn enter_code(
     };
     drop(store);
     let response = pages::render_step(&core, &id, &flow, None);
-    core.auth().flows.insert(id, flow);
+    let expires_at = flow.expires_at;
+    core.auth().flows.insert(id, flow, expires_at, now);
     response
 }

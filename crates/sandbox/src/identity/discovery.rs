@@ -1,5 +1,9 @@
 //! Discovery documents: OpenID Connect v2 and v1, JWKS, instance discovery and user realm.
-//! Every endpoint URL points at the sandbox itself (https, same port, same cloud prefix).
+//! Every endpoint URL the sandbox serves points at the sandbox itself (https, same port, same
+//! cloud prefix). `userinfo_endpoint` is the exception: the real documents name services the
+//! sandbox doesn't emulate (Microsoft Graph for v2, the authority's `/openid/userinfo` for v1),
+//! and the sandbox keeps those real values rather than advertise a URL of its own that would
+//! answer 404.
 
 use std::sync::Arc;
 
@@ -52,7 +56,7 @@ fn discovery_tenant(
         }
         Err(mut e) => {
             e.error = "invalid_tenant";
-            Err(e.correlated(info.client_request_id.as_deref()))
+            Err(e.in_context(info))
         }
     }
 }
@@ -102,7 +106,8 @@ pub(crate) async fn openid_v2(
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "issuer": format!("{base}/{tid}/v2.0"),
         "request_uri_parameter_supported": false,
-        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+        // UNVERIFIED for the national clouds: the recorded document is the global one.
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
         "authorization_endpoint": format!("{base}/{seg}/oauth2/v2.0/authorize"),
         "device_authorization_endpoint": format!("{base}/{seg}/oauth2/v2.0/devicecode"),
         "http_logout_supported": true,
@@ -154,7 +159,7 @@ pub(crate) async fn openid_v1(
         "end_session_endpoint": format!("{base}/{seg}/oauth2/logout"),
         "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"],
         "check_session_iframe": format!("{base}/{seg}/oauth2/checksession"),
-        "userinfo_endpoint": format!("{base}/{seg}/openid/userinfo"),
+        "userinfo_endpoint": format!("https://{}/{seg}/openid/userinfo", info.cloud.authority_host()),
         "kerberos_endpoint": format!("{base}/{seg}/kerberos"),
         "tenant_region_scope": info.cloud.region_scope(),
         "cloud_instance_name": info.cloud.instance_name(),
@@ -199,7 +204,7 @@ fn instance(core: &Core, info: &RequestInfo, params: &Params) -> Response {
     };
     let Some(authority) = authority.filter(ours) else {
         let e = AadError::new("invalid_instance", 50049, "Unknown or invalid instance.")
-            .correlated(info.client_request_id.as_deref());
+            .in_context(info);
         return e.into_response();
     };
     let (cloud, path) = crate::cloud::split_path(authority.path(), authority.host_str());
@@ -234,7 +239,7 @@ pub(crate) async fn user_realm(
     let domain = username
         .rsplit_once('@')
         .map_or(username.as_str(), |(_, d)| d);
-    let body = match core.directory.tenant_index(domain) {
+    let body = match core.directory.tenant(domain) {
         Some(t) => {
             let seed = &core.directory.tenants[t].seed;
             json!({

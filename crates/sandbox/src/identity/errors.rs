@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::clock;
-use crate::state::new_guid;
+use crate::cloud::Cloud;
+use crate::state::{RequestInfo, new_guid};
 
 /// An identity-platform error.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub(crate) struct AadError {
     pub message: String,
     pub suberror: Option<&'static str>,
     pub correlation_id: Option<String>,
+    /// The cloud answering (its authority host is in `error_uri`).
+    pub cloud: Cloud,
 }
 
 impl AadError {
@@ -38,6 +41,7 @@ impl AadError {
             message: message.into(),
             suberror: None,
             correlation_id: None,
+            cloud: Cloud::Global,
         }
     }
 
@@ -51,11 +55,13 @@ impl AadError {
         self
     }
 
-    /// Uses the caller's `client-request-id` as the correlation id, like the real service.
-    pub fn correlated(mut self, client_request_id: Option<&str>) -> AadError {
+    /// Places the error in its request: the caller's `client-request-id` becomes the
+    /// correlation id (like the real service) and `error_uri` names the request's cloud.
+    pub fn in_context(mut self, info: &RequestInfo) -> AadError {
         if self.correlation_id.is_none() {
-            self.correlation_id = client_request_id.map(str::to_owned);
+            self.correlation_id = info.client_request_id.clone();
         }
+        self.cloud = info.cloud;
         self
     }
 
@@ -81,7 +87,8 @@ impl AadError {
             "timestamp": timestamp,
             "trace_id": trace_id,
             "correlation_id": correlation_id,
-            "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
+            // UNVERIFIED for the national clouds: their authority host in the same URL shape.
+            "error_uri": format!("https://{}/error?code={}", self.cloud.authority_host(), self.code),
         });
         if let Some(suberror) = self.suberror {
             body["suberror"] = json!(suberror);

@@ -1,5 +1,5 @@
-//! Minting tokens: v1 Exchange access tokens (delegated and app-only), v2 ID tokens, refresh
-//! tokens, `client_info`, and the token response bodies (v2 integers, v1 strings).
+//! Minting tokens: v1 Exchange access tokens (delegated and app-only), v2 and v1 ID tokens,
+//! refresh tokens, `client_info`, and the token response bodies (v2 integers, v1 strings).
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::cloud::Cloud;
 use crate::directory::{Client, UserRef};
 use crate::identity::store::Authentication;
-use crate::jwt::{self, Alg, b64url};
+use crate::jwt::b64url;
 use crate::seed::{Role, User};
 use crate::state::{Core, random_token};
 
@@ -39,15 +39,14 @@ fn lifetime(state: &Core) -> i64 {
         Some(seconds) => seconds as i64,
         None => {
             let mut b = [0u8; 2];
-            aws_lc_rs::rand::fill(&mut b).expect("the system random generator does not fail");
+            crate::state::random_fill(&mut b);
             3600 + i64::from(u16::from_le_bytes(b) % 300)
         }
     }
 }
 
 fn sign(state: &Core, header: Value, claims: &Value) -> String {
-    let token = jwt::sign(Alg::Rs256, &state.keys.token_signing.key, &header, claims)
-        .expect("RSA signing with a loaded 2048-bit key does not fail");
+    let token = state.keys.token_signing.sign(&header, claims);
     state.issued(&token);
     token
 }
@@ -57,8 +56,29 @@ fn v1_header(state: &Core) -> Value {
     json!({"typ": "JWT", "alg": "RS256", "x5t": kid, "kid": kid})
 }
 
+/// How the user signed in.
+fn amr(authn: &Authentication) -> Vec<&'static str> {
+    if authn.mfa {
+        vec!["pwd", "mfa"]
+    } else {
+        vec!["pwd"]
+    }
+}
+
 fn wids(roles: &[Role]) -> Vec<&'static str> {
     roles.iter().map(|r| r.template_id()).collect()
+}
+
+/// Who a delegated token is for: the signed-in user and the client acting for them.
+pub(crate) struct Delegated<'a> {
+    /// The user's tenant.
+    pub tenant: usize,
+    pub client: &'a Client,
+    /// How the client authenticated at this request ("0", "1" or "2").
+    pub appidacr: &'a str,
+    pub authn: &'a Authentication,
+    /// Granted permissions (`scp`).
+    pub permissions: &'a [&'a str],
 }
 
 /// A delegated Exchange access token (v1 format).
@@ -66,30 +86,29 @@ pub(crate) fn user_access_token(
     state: &Core,
     now: i64,
     resource: Cloud,
-    tenant: usize,
-    client: &Client,
-    authn: &Authentication,
-    permissions: &[&str],
+    delegated: &Delegated<'_>,
 ) -> Minted {
+    let Delegated {
+        tenant,
+        client,
+        appidacr,
+        authn,
+        permissions,
+    } = *delegated;
     let user = state.directory.user(authn.user);
     let tid = state.directory.tenants[tenant].seed.id;
     let lifetime = lifetime(state);
     let (iat, exp) = (now, now + lifetime);
-    let amr: Vec<&str> = if authn.mfa {
-        vec!["pwd", "mfa"]
-    } else {
-        vec!["pwd"]
-    };
     let claims = json!({
         "aud": resource.exchange_resource(),
         "iss": resource.v1_issuer(&tid),
         "iat": iat, "nbf": iat, "exp": exp,
         "acr": "1",
         "aio": random_token(32),
-        "amr": amr,
+        "amr": amr(authn),
         "app_displayname": client.display_name,
         "appid": client.client_id,
-        "appidacr": if client.public { "0" } else { "1" },
+        "appidacr": appidacr,
         "auth_time": authn.auth_time,
         "family_name": user.attributes.last_name.as_deref().unwrap_or_default(),
         "given_name": user.attributes.first_name.as_deref().unwrap_or_default(),
@@ -194,6 +213,48 @@ pub(crate) fn id_token(
         json!({"typ": "JWT", "alg": "RS256", "kid": state.keys.token_signing.kid}),
         &claims,
     )
+}
+
+/// A v1 ID token (the v1 token endpoint's): `iss` equals the v1 discovery document's issuer
+/// (`https://sts.windows.net/{tid}/` globally), `ver` 1.0, the v1 claim set (`unique_name`,
+/// `upn`, `oid`, `tid`, `amr`, names, `ipaddr`).
+///
+/// UNVERIFIED: captures of the v1 token endpoint show unsigned ID tokens (`alg: none`); the
+/// sandbox signs them like every token (clients don't verify ID tokens from the token
+/// endpoint, and a signed one verifies against the published keys).
+pub(crate) fn v1_id_token(
+    state: &Core,
+    authority: Cloud,
+    now: i64,
+    tenant: usize,
+    client_id: &Uuid,
+    authn: &Authentication,
+    nonce: Option<&str>,
+) -> String {
+    let user = state.directory.user(authn.user);
+    let tid = state.directory.tenants[tenant].seed.id;
+    let mut claims = json!({
+        "aud": client_id,
+        "iss": authority.v1_issuer(&tid),
+        "iat": now, "nbf": now, "exp": now + state.seed.lifetimes.id_token_seconds as i64,
+        "amr": amr(authn),
+        "family_name": user.attributes.last_name.as_deref().unwrap_or_default(),
+        "given_name": user.attributes.first_name.as_deref().unwrap_or_default(),
+        "ipaddr": "127.0.0.1",
+        "name": user.display_name,
+        "oid": user.object_id,
+        "rh": random_token(24),
+        "sub": pairwise_sub(&user.object_id, client_id),
+        "tid": tid,
+        "unique_name": user.upn,
+        "upn": user.upn,
+        "uti": random_token(16),
+        "ver": "1.0",
+    });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    sign(state, v1_header(state), &claims)
 }
 
 /// A pairwise subject: stable per (user, app), different across apps.

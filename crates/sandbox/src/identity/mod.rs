@@ -42,22 +42,33 @@ mod token;
 
 use errors::AadError;
 
+/// The `V1` argument of the handlers shared by both endpoint versions: resource-based v1.
+const V1: bool = true;
+/// … and scope-based v2.
+const V2: bool = false;
+
 /// The identity routes.
 pub(crate) fn router() -> Router<Arc<Core>> {
     Router::new()
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
-            get(authorize::authorize_v2).post(authorize::authorize_v2_post),
+            get(authorize::authorize_get::<V2>).post(authorize::authorize_post),
         )
-        .route("/{tenant}/oauth2/authorize", get(authorize::authorize_v1))
+        .route(
+            "/{tenant}/oauth2/authorize",
+            get(authorize::authorize_get::<V1>),
+        )
         .route("/{tenant}/login", post(pages::login))
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token_v2))
-        .route("/{tenant}/oauth2/token", post(token::token_v1))
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token::<V2>))
+        .route("/{tenant}/oauth2/token", post(token::token::<V1>))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            post(device::devicecode_v2),
+            post(device::devicecode::<V2>),
         )
-        .route("/{tenant}/oauth2/devicecode", post(device::devicecode_v1))
+        .route(
+            "/{tenant}/oauth2/devicecode",
+            post(device::devicecode::<V1>),
+        )
         .route("/devicelogin", get(device::page).post(device::enter_code))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",

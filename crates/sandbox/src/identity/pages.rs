@@ -139,7 +139,7 @@ pub(crate) fn render_step(core: &Core, id: &str, flow: &Flow, error: Option<&str
 
 /// An error page (for errors that can't go back to the client).
 pub(crate) fn error_page(_core: &Core, info: &RequestInfo, e: &AadError) -> Response {
-    let e = e.clone().correlated(info.client_request_id.as_deref());
+    let e = e.clone().in_context(info);
     let body = e.body();
     let details = format!(
         "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>\n<p class=\"note\">Correlation ID: {}<br>Timestamp: {}</p>\n",
@@ -183,7 +183,8 @@ pub(crate) async fn login(
     };
     let response = render_step(&core, &id, &flow, message.as_deref());
     if flow.step != Step::Done {
-        core.auth().flows.insert(id, flow);
+        let expires_at = flow.expires_at;
+        core.auth().flows.insert(id, flow, expires_at, now);
     }
     response
 }

@@ -123,7 +123,13 @@ impl Requested {
             .collect()
     }
 
-    /// The `scope` value of a token response: the granted resource permissions, then the
+    /// The `scope` of a v1 token response: the granted permissions' bare names
+    /// (`AdminApi.AccessAsUser.All …`), as the resource-based endpoint reports them.
+    pub fn v1_scope(&self) -> String {
+        self.delegated_permissions().join(" ")
+    }
+
+    /// The `scope` value of a v2 token response: the granted resource permissions, then the
     /// OpenID Connect scopes that were asked for.
     pub fn response_scope(&self) -> String {
         let mut out: Vec<String> = match &self.resource {

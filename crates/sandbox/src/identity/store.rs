@@ -1,13 +1,20 @@
 //! Short-lived protocol state: authorization codes, device codes, refresh tokens, sign-in page
 //! flows and per-user revocation times. In memory only: a restart signs everybody out.
+//!
+//! Each kind lives in an [`Expiring`] map, capped by the seed's `limits`: when a map is full the
+//! entry that expires first goes (an expired one if there is any, otherwise the least recently
+//! used refresh token or the oldest code or flow). Expired entries are otherwise kept for
+//! [`EXPIRED_GRACE_SECONDS`] so that a late client still gets the precise error (AADSTS700082,
+//! 70008, 70019) rather than "malformed", then dropped as new entries arrive.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
 use crate::cloud::Cloud;
 use crate::directory::{TenantSegment, UserRef};
 use crate::identity::scope::Requested;
+use crate::seed::Limits;
 
 /// How a user authenticated (for `amr` and MFA checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,18 +133,109 @@ pub(crate) struct Flow {
     pub expires_at: i64,
 }
 
+/// How long an expired entry is kept for its precise error before new entries push it out.
+pub(crate) const EXPIRED_GRACE_SECONDS: i64 = 3600;
+
+/// A capped map of opaque handles (codes, tokens, flow ids) to records with an expiry time,
+/// indexed by expiry so that making room costs O(log n).
+#[derive(Debug)]
+pub(crate) struct Expiring<V> {
+    entries: HashMap<String, Slot<V>>,
+    /// (expiry, insertion number) → key; the first entry is the next to go.
+    by_expiry: BTreeMap<(i64, u64), String>,
+    inserted: u64,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct Slot<V> {
+    value: V,
+    order: (i64, u64),
+}
+
+impl<V> Expiring<V> {
+    pub fn new(capacity: usize) -> Expiring<V> {
+        Expiring {
+            entries: HashMap::new(),
+            by_expiry: BTreeMap::new(),
+            inserted: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.entries.get(key).map(|s| &s.value)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.entries.get_mut(key).map(|s| &mut s.value)
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        let slot = self.entries.remove(key)?;
+        self.by_expiry.remove(&slot.order);
+        Some(slot.value)
+    }
+
+    /// Moves an entry's expiry (a refresh token used again lives longer).
+    pub fn reschedule(&mut self, key: &str, expires_at: i64) {
+        if let Some(slot) = self.entries.get_mut(key)
+            && let Some(k) = self.by_expiry.remove(&slot.order)
+        {
+            slot.order.0 = expires_at;
+            self.by_expiry.insert(slot.order, k);
+        }
+    }
+
+    /// Removes and returns the entry that expires first.
+    fn pop_first(&mut self) -> Option<V> {
+        let (_, key) = self.by_expiry.pop_first()?;
+        self.entries.remove(&key).map(|s| s.value)
+    }
+
+    /// Inserts an entry after making room: entries expired for longer than the grace period
+    /// go, then — if the map is still full — the one that expires first. Returns what was
+    /// dropped (callers clean up indexes that point into it).
+    pub fn insert(&mut self, key: String, value: V, expires_at: i64, now: i64) -> Vec<V> {
+        let mut dropped = Vec::new();
+        if let Some(old) = self.remove(&key) {
+            dropped.push(old);
+        }
+        while self
+            .by_expiry
+            .first_key_value()
+            .is_some_and(|((expiry, _), _)| expiry + EXPIRED_GRACE_SECONDS <= now)
+            || self.entries.len() >= self.capacity
+        {
+            match self.pop_first() {
+                Some(value) => dropped.push(value),
+                None => break,
+            }
+        }
+        self.inserted += 1;
+        let order = (expires_at, self.inserted);
+        self.by_expiry.insert(order, key.clone());
+        self.entries.insert(key, Slot { value, order });
+        dropped
+    }
+}
+
 /// All of it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AuthStore {
-    pub codes: HashMap<String, AuthCode>,
-    pub device_codes: HashMap<String, DeviceCode>,
+    pub codes: Expiring<AuthCode>,
+    pub device_codes: Expiring<DeviceCode>,
     /// Normalized user code → device code.
     pub user_codes: HashMap<String, String>,
-    pub refresh_tokens: HashMap<String, RefreshToken>,
-    pub flows: HashMap<String, Flow>,
+    pub refresh_tokens: Expiring<RefreshToken>,
+    pub flows: Expiring<Flow>,
     /// User object id → revocation time (TokensValidFrom).
     pub tokens_valid_from: HashMap<Uuid, i64>,
-    inserts: u64,
 }
 
 /// Normalizes a user code as typed (case, spaces and dashes ignored).
@@ -149,26 +247,32 @@ pub(crate) fn normalize_user_code(code: &str) -> String {
 }
 
 impl AuthStore {
-    /// Drops expired entries now and then (amortized over inserts).
-    pub fn housekeeping(&mut self, now: i64, refresh_lifetime: i64) {
-        self.inserts += 1;
-        if !self.inserts.is_multiple_of(1024) {
-            return;
+    /// An empty store with the seed's caps.
+    pub fn new(limits: &Limits) -> AuthStore {
+        AuthStore {
+            codes: Expiring::new(limits.max_pending_authorizations),
+            device_codes: Expiring::new(limits.max_pending_authorizations),
+            user_codes: HashMap::new(),
+            refresh_tokens: Expiring::new(limits.max_refresh_tokens),
+            flows: Expiring::new(limits.max_pending_authorizations),
+            tokens_valid_from: HashMap::new(),
         }
-        self.codes.retain(|_, c| c.expires_at > now);
-        self.flows.retain(|_, f| f.expires_at > now);
-        let expired: Vec<String> = self
+    }
+
+    /// Records a device code and its user code.
+    pub fn insert_device_code(&mut self, device_code: String, record: DeviceCode, now: i64) {
+        let user_code = normalize_user_code(&record.user_code);
+        let expires_at = record.expires_at;
+        for dropped in self
             .device_codes
-            .iter()
-            .filter(|(_, d)| d.expires_at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in expired {
-            if let Some(d) = self.device_codes.remove(&key) {
-                self.user_codes.remove(&d.user_code);
-            }
+            .insert(device_code.clone(), record, expires_at, now)
+        {
+            self.user_codes
+                .remove(&normalize_user_code(&dropped.user_code));
         }
-        self.refresh_tokens
-            .retain(|_, r| r.last_used + refresh_lifetime > now);
+        self.user_codes.insert(user_code, device_code);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,13 @@
 //! The token endpoint: `authorization_code` (+PKCE), `refresh_token`, device code, `password`
 //! (ROPC) and `client_credentials`, on v2 (`scope`, JSON integers) and v1 (`resource`, JSON
 //! strings).
+//!
+//! v1 differs beyond the parameter names (identity-platform.md §1.4): every delegated grant
+//! returns a refresh token (the v1 discovery document advertises
+//! `microsoft_multi_refresh_token: true`), `scope` lists bare permission names, and the ID
+//! token is a v1 one (`iss` = `https://sts.windows.net/{tid}/`, `ver` 1.0, `unique_name`/`upn`).
+//! `appidacr` in access tokens follows how the client authenticated at this request: 0 none
+//! (public client), 1 secret, 2 certificate or federated assertion — for every grant.
 
 use std::sync::Arc;
 
@@ -25,54 +32,45 @@ use crate::state::{Core, RequestInfo, constant_time_eq};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-pub(crate) async fn token_v2(
+/// `POST /{tenant}/oauth2/v2.0/token` (`V1 = false`) and `POST /{tenant}/oauth2/token`
+/// (`V1 = true`).
+pub(crate) async fn token<const V1: bool>(
     State(core): State<Arc<Core>>,
     Extension(info): Extension<RequestInfo>,
-    Path(tenant): Path<String>,
+    Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&core, &info, &tenant, &headers, &body, false)
-}
-
-pub(crate) async fn token_v1(
-    State(core): State<Arc<Core>>,
-    Extension(info): Extension<RequestInfo>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    respond(&core, &info, &tenant, &headers, &body, true)
-}
-
-fn respond(
-    core: &Core,
-    info: &RequestInfo,
-    segment: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    v1: bool,
-) -> Response {
-    let skew = core.mint_skew(info);
+    let skew = core.mint_skew(&info);
     let request = TokenRequest {
-        core,
-        info,
-        segment,
-        headers,
-        params: Params::parse(body),
-        v1,
+        core: &core,
+        info: &info,
+        segment: &segment,
+        headers: &headers,
+        params: Params::parse(&body),
+        v1: V1,
         skew,
     };
     match request.run() {
         Ok(tokens) => {
-            let mut response = axum::Json(tokens.body(v1)).into_response();
+            let mut response = axum::Json(tokens.body(V1)).into_response();
             no_store(&mut response);
             response
         }
-        Err(e) => e
-            .correlated(info.client_request_id.as_deref())
-            .into_response(),
+        Err(e) => e.in_context(&info).into_response(),
     }
+}
+
+/// A delegated grant that passed its checks: what the response is minted from.
+struct Grant<'a> {
+    client: &'a Client,
+    /// How the client authenticated at this request (`appidacr`).
+    auth: ClientAuth,
+    /// The user's tenant.
+    tenant: usize,
+    requested: Requested,
+    authn: Authentication,
+    nonce: Option<&'a str>,
 }
 
 struct TokenRequest<'a> {
@@ -181,34 +179,38 @@ impl<'a> TokenRequest<'a> {
         Ok(requested)
     }
 
-    /// Builds the delegated response: access token, refresh token with `offline_access`, ID
-    /// token with `openid`, `client_info` when asked.
-    fn delegated(
-        &self,
-        client: &Client,
-        tenant: usize,
-        requested: Requested,
-        authn: Authentication,
-        nonce: Option<&str>,
-        now: i64,
-    ) -> TokenResponse {
+    /// Builds the delegated response: access token, refresh token (with `offline_access`, and
+    /// always on v1), ID token (with `openid`, and always on v1), `client_info` when asked.
+    fn delegated(&self, grant: Grant<'_>, now: i64) -> Result<TokenResponse, AadError> {
+        let Grant {
+            client,
+            auth,
+            tenant,
+            requested,
+            authn,
+            nonce,
+        } = grant;
         let core = self.core;
-        let (resource, _) = requested
-            .resource
-            .clone()
-            .expect("callers check that a resource was requested");
+        let Some((resource, _)) = requested.resource.clone() else {
+            // Every caller checked that a resource was requested; answer like a missing scope.
+            return Err(errors::invalid_scope(""));
+        };
         let permissions = requested.delegated_permissions();
         let access = issue::user_access_token(
             core,
             now + self.skew,
             resource,
-            tenant,
-            client,
-            &authn,
-            &permissions,
+            &issue::Delegated {
+                tenant,
+                client,
+                appidacr: auth.appidacr(),
+                authn: &authn,
+                permissions: &permissions,
+            },
         );
-        let refresh_token = requested.offline_access.then(|| {
+        let refresh_token = (requested.offline_access || self.v1).then(|| {
             let token = issue::refresh_token(core);
+            let lifetime = core.seed.lifetimes.refresh_token_seconds as i64;
             let record = RefreshToken {
                 client_id: client.client_id,
                 tenant,
@@ -218,13 +220,13 @@ impl<'a> TokenRequest<'a> {
                 issued_at: now,
                 last_used: now,
             };
-            let mut store = core.auth();
-            store.housekeeping(now, core.seed.lifetimes.refresh_token_seconds as i64);
-            store.refresh_tokens.insert(token.clone(), record);
+            core.auth()
+                .refresh_tokens
+                .insert(token.clone(), record, now + lifetime, now);
             token
         });
-        let id_token = (requested.openid || self.v1).then(|| {
-            issue::id_token(
+        let id_token = if self.v1 {
+            Some(issue::v1_id_token(
                 core,
                 self.cloud(),
                 now + self.skew,
@@ -232,18 +234,40 @@ impl<'a> TokenRequest<'a> {
                 &client.client_id,
                 &authn,
                 nonce,
-            )
-        });
+            ))
+        } else {
+            requested.openid.then(|| {
+                issue::id_token(
+                    core,
+                    self.cloud(),
+                    now + self.skew,
+                    tenant,
+                    &client.client_id,
+                    &authn,
+                    nonce,
+                )
+            })
+        };
         let client_info = (self.params.get("client_info") == Some("1"))
             .then(|| issue::client_info(core, authn.user));
-        TokenResponse {
+        let scope = if self.v1 {
+            requested.v1_scope()
+        } else {
+            requested.response_scope()
+        };
+        Ok(TokenResponse {
             access,
             resource,
-            scope: Some(requested.response_scope()),
+            scope: Some(scope),
             refresh_token,
             id_token,
             client_info,
-        }
+        })
+    }
+
+    /// Whether a grant issued for `tenant` in `cloud` may be redeemed at this request's URL.
+    fn same_tenant(&self, segment: TenantSegment, tenant: usize, cloud: Cloud) -> bool {
+        !matches!(segment, TenantSegment::Tenant(t) if t != tenant) && cloud == self.cloud()
     }
 
     fn authorization_code(
@@ -254,7 +278,7 @@ impl<'a> TokenRequest<'a> {
         let client = self.client(segment)?;
         let code = self.params.require("code")?;
         let redirect_uri = self.params.require("redirect_uri")?;
-        self.authenticate(segment, client, now)?;
+        let auth = self.authenticate(segment, client, now)?;
         let mut store = self.core.auth();
         let record = store
             .codes
@@ -277,16 +301,8 @@ impl<'a> TokenRequest<'a> {
                 "Provided grant is invalid or malformed. The authorization code was issued to another client.",
             ));
         }
-        let tenant_ok = match segment {
-            TenantSegment::Tenant(t) => t == record.tenant,
-            _ => true,
-        };
-        if !tenant_ok || record.cloud != self.cloud() {
-            return Err(AadError::new(
-                "invalid_grant",
-                700005,
-                "Provided Authorization Code is intended to use against other tenant, thus rejected.",
-            ));
+        if !self.same_tenant(segment, record.tenant, record.cloud) {
+            return Err(other_tenant("Authorization Code"));
         }
         if record.redirect_uri != redirect_uri {
             // UNVERIFIED code: the reference lists 50011 for reply-URL mismatches.
@@ -323,13 +339,23 @@ impl<'a> TokenRequest<'a> {
             record.nonce.clone(),
         );
         drop(store);
-        Ok(self.delegated(client, tenant, requested, authn, nonce.as_deref(), now))
+        self.delegated(
+            Grant {
+                client,
+                auth,
+                tenant,
+                requested,
+                authn,
+                nonce: nonce.as_deref(),
+            },
+            now,
+        )
     }
 
     fn refresh_token(&self, segment: TenantSegment, now: i64) -> Result<TokenResponse, AadError> {
         let client = self.client(segment)?;
         let token = self.params.require("refresh_token")?;
-        self.authenticate(segment, client, now)?;
+        let auth = self.authenticate(segment, client, now)?;
         let (tenant, requested_before, authn) = {
             let mut store = self.core.auth();
             let valid_from = |oid| store.tokens_valid_from.get(&oid).copied();
@@ -359,19 +385,14 @@ impl<'a> TokenRequest<'a> {
                     "Provided grant is invalid or malformed. The refresh token was issued to another client.",
                 ));
             }
-            if matches!(segment, TenantSegment::Tenant(t) if t != record.tenant)
-                || record.cloud != self.cloud()
-            {
-                return Err(AadError::new(
-                    "invalid_grant",
-                    700005,
-                    "Provided grant is intended to use against other tenant, thus rejected.",
-                ));
+            if !self.same_tenant(segment, record.tenant, record.cloud) {
+                return Err(other_tenant("grant"));
             }
             let out = (record.tenant, record.requested.clone(), record.authn);
             if let Some(r) = store.refresh_tokens.get_mut(token) {
                 r.last_used = now;
             }
+            store.refresh_tokens.reschedule(token, now + lifetime);
             out
         };
         for fault in self
@@ -398,7 +419,17 @@ impl<'a> TokenRequest<'a> {
         };
         // Refresh tokens stay refresh tokens: the new one carries offline_access forward.
         requested.offline_access = true;
-        Ok(self.delegated(client, tenant, requested, authn, None, now))
+        self.delegated(
+            Grant {
+                client,
+                auth,
+                tenant,
+                requested,
+                authn,
+                nonce: None,
+            },
+            now,
+        )
     }
 
     fn device_code(&self, segment: TenantSegment, now: i64) -> Result<TokenResponse, AadError> {
@@ -411,7 +442,7 @@ impl<'a> TokenRequest<'a> {
             Some(code) => code,
             None => return Err(errors::missing_parameter("device_code")),
         };
-        self.authenticate(segment, client, now)?;
+        let auth = self.authenticate(segment, client, now)?;
         if !self
             .core
             .faults
@@ -438,6 +469,16 @@ impl<'a> TokenRequest<'a> {
                     "Invalid verification code entered.",
                 )
             })?;
+        // Bound to where it was issued, like codes and refresh tokens: the issuing tenant (if
+        // the device code request named one) and cloud now; the signed-in user's tenant once
+        // approved (below). UNVERIFIED: the order of these checks in the real service.
+        let issued_here = match record.segment {
+            TenantSegment::Tenant(t) => self.same_tenant(segment, t, record.cloud),
+            _ => record.cloud == self.cloud(),
+        };
+        if !issued_here {
+            return Err(other_tenant("device code"));
+        }
         if record.expires_at <= now {
             // UNVERIFIED: a fixture shows 70020 "…This device code has expired."; the official
             // table has 70019 CodeExpired.
@@ -473,10 +514,23 @@ impl<'a> TokenRequest<'a> {
             }
             DeviceState::Approved(authn) => authn,
         };
+        if !self.same_tenant(segment, authn.user.tenant, record.cloud) {
+            return Err(other_tenant("device code"));
+        }
         record.state = DeviceState::Redeemed;
         let requested = record.requested.clone();
         drop(store);
-        Ok(self.delegated(client, authn.user.tenant, requested, authn, None, now))
+        self.delegated(
+            Grant {
+                client,
+                auth,
+                tenant: authn.user.tenant,
+                requested,
+                authn,
+                nonce: None,
+            },
+            now,
+        )
     }
 
     fn password(&self, segment: TenantSegment, now: i64) -> Result<TokenResponse, AadError> {
@@ -486,7 +540,7 @@ impl<'a> TokenRequest<'a> {
         let client = self.client(segment)?;
         let username = self.params.require("username")?;
         let password = self.params.require("password")?;
-        self.authenticate(segment, client, now)?;
+        let auth = self.authenticate(segment, client, now)?;
         let user = credentials::lookup_user(self.core, segment, username)?;
         let requested = self.require_requested(&self.core.tenant_label(user.tenant))?;
         credentials::check_password(self.core, user, password)?;
@@ -498,7 +552,17 @@ impl<'a> TokenRequest<'a> {
             mfa: false,
             auth_time: now,
         };
-        Ok(self.delegated(client, user.tenant, requested, authn, None, now))
+        self.delegated(
+            Grant {
+                client,
+                auth,
+                tenant: user.tenant,
+                requested,
+                authn,
+                nonce: None,
+            },
+            now,
+        )
     }
 
     fn client_credentials(
@@ -551,6 +615,15 @@ impl<'a> TokenRequest<'a> {
             client_info: None,
         })
     }
+}
+
+/// AADSTS700005: the grant was issued in another tenant or cloud than this request's.
+fn other_tenant(what: &str) -> AadError {
+    AadError::new(
+        "invalid_grant",
+        700005,
+        format!("Provided {what} is intended to use against other tenant, thus rejected."),
+    )
 }
 
 /// Maps a scope parsing failure to the service's error.

@@ -1,3 +1,5 @@
+//! JWS signing and verification round trips and malformed tokens.
+
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use serde_json::json;

@@ -1,3 +1,5 @@
+//! Key material: creation, reloading, thumbprints and certificates.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! The built-in seed, file formats and validation.
+
 use super::*;
 
 #[test]
@@ -48,6 +50,13 @@ fn seeds_round_trip_through_json_and_toml_files() {
     std::fs::write(&json_path, serde_json::to_string(&seed).expect("serialize")).expect("write");
     let from_json = Seed::from_file(&json_path).expect("json seed");
     assert_eq!(from_json.tenants.len(), seed.tenants.len());
+    let mut typo = serde_json::to_value(&seed).expect("serialize");
+    typo["tenants"][0]["users"][0]["exo_module_enable"] = serde_json::json!(false);
+    std::fs::write(&json_path, typo.to_string()).expect("write");
+    let err = Seed::from_file(&json_path)
+        .expect_err("unknown field")
+        .to_string();
+    assert!(err.contains("unknown field `exo_module_enable`"), "{err}");
     let toml_path = dir.path().join("seed.toml");
     std::fs::write(&toml_path, toml::to_string(&seed).expect("serialize")).expect("write");
     assert_eq!(
@@ -61,15 +70,95 @@ fn seeds_round_trip_through_json_and_toml_files() {
 #[test]
 fn invalid_seeds_are_refused_with_a_clear_message() {
     let tenant = |extra: &str| {
-        format!("[[tenants]]\nname = \"t\"\nid = \"00000000-0000-4000-8000-000000000001\"\n{extra}")
+        format!(
+            "[[tenants]]\nname = \"t\"\nid = \"00000000-0000-4000-8000-000000000001\"\n{extra}\n"
+        )
     };
     let user = |upn: &str, extra: &str| {
         format!(
             "[[tenants.users]]\nupn = \"{upn}\"\nobject_id = \"00000000-0000-4000-8000-000000000002\"\ndisplay_name = \"x\"\npassword = \"p\"\n{extra}"
         )
     };
+    let second =
+        |id: &str, extra: &str| format!("[[tenants]]\nname = \"u\"\nid = \"{id}\"\n{extra}");
+    let app = |client_id: &str, extra: &str| {
+        format!(
+            "[[tenants.apps]]\nclient_id = \"{client_id}\"\nobject_id = \"00000000-0000-4000-8000-000000000009\"\ndisplay_name = \"a\"\n{extra}"
+        )
+    };
     let cases = [
         ("tenants = []".to_owned(), "at least one tenant"),
+        (
+            tenant("") + &user("a@t.onmicrosoft.com", "exo_module_enable = false"),
+            "unknown field `exo_module_enable`",
+        ),
+        (
+            tenant("")
+                + "[[tenants.mailboxes]]\nalias = \"x\"\ndisplay_name = \"x\"\ndepartmnet = \"IT\"\n",
+            "unknown field `departmnet`",
+        ),
+        (
+            tenant("") + &second("00000000-0000-4000-8000-000000000001", ""),
+            "duplicate tenant id",
+        ),
+        (
+            tenant("accepted_domains = [\"contoso.com\"]")
+                + &second(
+                    "00000000-0000-4000-8000-000000000002",
+                    "accepted_domains = [\"CONTOSO.com\"]",
+                ),
+            "domain 'CONTOSO.com' of tenant 'u' is already another tenant's domain",
+        ),
+        (
+            tenant("accepted_domains = [\"t.onmicrosoft.com\"]"),
+            "already another tenant's domain (or listed twice)",
+        ),
+        (
+            tenant("")
+                + &app("00000000-0000-4000-8000-00000000000a", "")
+                + &app("00000000-0000-4000-8000-00000000000a", ""),
+            "registers client id 00000000-0000-4000-8000-00000000000a twice",
+        ),
+        (
+            tenant("") + &app(crate::seed::EXO_MODULE_CLIENT_ID, ""),
+            "the module's client",
+        ),
+        (
+            tenant("")
+                + &app(
+                    "00000000-0000-4000-8000-00000000000a",
+                    "public_client = true\nclient_secrets = [\"s\"]",
+                ),
+            "is a public client",
+        ),
+        (
+            tenant("")
+                + &app(
+                    "00000000-0000-4000-8000-00000000000a",
+                    "redirect_uris = [\"http://app.example/cb\"]",
+                ),
+            "only localhost and 127.0.0.1 may use",
+        ),
+        (
+            tenant("")
+                + &app(
+                    "00000000-0000-4000-8000-00000000000a",
+                    "redirect_uris = [\"/relative\"]",
+                ),
+            "is not a URL",
+        ),
+        (
+            "[limits]\nmax_refresh_tokens = 0\n".to_owned() + &tenant(""),
+            "must be at least 1",
+        ),
+        (
+            "[azure_arc]\ntoken_dri = \"/x\"\n".to_owned() + &tenant(""),
+            "unknown field `token_dri`",
+        ),
+        (
+            tenant("") + "[[faults]]\nkind = \"throttle\"\ntaget = \"exchange\"\n",
+            "unknown field `taget` in a \"throttle\" fault rule",
+        ),
         (tenant("") + &user("a@elsewhere.com", ""), "not in a domain"),
         (
             tenant("") + &user("a@t.onmicrosoft.com", "totp_secret = \"!!\""),
@@ -93,4 +182,27 @@ fn invalid_seeds_are_refused_with_a_clear_message() {
     let missing =
         Seed::from_file(std::path::Path::new("/nonexistent/seed.toml")).expect_err("missing file");
     assert!(missing.to_string().contains("cannot read seed file"));
+}
+
+#[test]
+fn apps_may_be_public_clients_with_redirect_uris() {
+    let seed = Seed::from_toml(
+        "[[tenants]]\nname = \"t\"\nid = \"00000000-0000-4000-8000-000000000001\"\n\
+         [[tenants.apps]]\nclient_id = \"00000000-0000-4000-8000-00000000000a\"\n\
+         object_id = \"00000000-0000-4000-8000-00000000000b\"\ndisplay_name = \"cli\"\n\
+         public_client = true\n\
+         redirect_uris = [\"http://127.0.0.1/cb\", \"http://localhost\", \"msal00000000-0000-4000-8000-00000000000a://auth\", \"https://app.example/signin\"]\n",
+    )
+    .expect("valid");
+    let app = &seed.tenants[0].apps[0];
+    assert!(app.public_client);
+    assert_eq!(app.redirect_uris.len(), 4);
+    // The defaults of the new sections.
+    assert_eq!(seed.limits.max_refresh_tokens, 100_000);
+    assert_eq!(seed.azure_arc.max_outstanding_challenges, 64);
+    assert!(seed.azure_arc.token_dir.is_none());
+    assert_eq!(
+        crate::seed::EXO_MODULE_REDIRECT_URIS[..2],
+        ["http://localhost", "http://127.0.0.1"]
+    );
 }

@@ -1,3 +1,5 @@
+//! Request classification: cloud, service, tenant segment and the routed path.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! RFC 6238 test vectors, base32 and drift tolerance.
+
 use super::*;
 
 /// RFC 6238 Appendix B, SHA-1 rows: (time, 8-digit TOTP).

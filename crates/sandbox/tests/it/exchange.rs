@@ -350,6 +350,19 @@ async fn mutations_are_persisted() {
     );
     let (status, body) = run("Get-Mailbox", json!({"Identity": "info"})).await;
     assert_exo(status, &body, 404, "couldn't be found");
+    // Generated mailboxes: changes and removals are kept as an overlay.
+    let (status, body) = run(
+        "Set-Mailbox",
+        json!({"Identity": "user000002", "Office": "Overlay", "DisplayName": "Changed Two"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    let (status, body) = run(
+        "Remove-Mailbox",
+        json!({"Identity": "user000003", "Confirm": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
     // Restart on the same state: changes survive, generated mailboxes are regenerated.
     let keys = env.sandbox.seed().tenants[0].apps[0]
         .certificate_file
@@ -394,6 +407,35 @@ async fn mutations_are_persisted() {
         )
         .await;
     assert_eq!(body["value"][0]["Name"], "user000010");
+    let (_, body) = env
+        .invoke(
+            "contoso.com",
+            &token,
+            "Get-Mailbox",
+            json!({"Identity": "user000002"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            body["value"][0]["Office"].as_str(),
+            body["value"][0]["DisplayName"].as_str()
+        ),
+        (Some("Overlay"), Some("Changed Two")),
+        "a changed generated mailbox survives a restart"
+    );
+    let (status, _) = env
+        .invoke(
+            "contoso.com",
+            &token,
+            "Get-Mailbox",
+            json!({"Identity": "user000003"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a removed generated mailbox stays removed"
+    );
     let (_, body) = env
         .invoke("contoso.com", &token, "Get-OrganizationConfig", json!({}))
         .await;
@@ -622,5 +664,83 @@ async fn tokens_expire_and_national_clouds_are_separate() {
     assert!(
         matches!(err, sandbox::client::ClientError::Service { ref codes, .. } if codes == &[500011]),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_mutations_are_all_persisted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = start_in(dir, |_| {}).await;
+    let token = env.app_token().await;
+    let url = env.invoke_url("contoso.com");
+    let requests: Vec<_> = (0..24)
+        .map(|i| {
+            let (http, url, token) = (env.http.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let (cmdlet, parameters) = if i % 2 == 0 {
+                    (
+                        "New-Mailbox",
+                        json!({"Name": format!("Parallel{i}"), "Shared": true}),
+                    )
+                } else {
+                    (
+                        "Set-Mailbox",
+                        json!({"Identity": "AdeleV", "CustomAttribute1": format!("v{i}")}),
+                    )
+                };
+                http.post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters}}))
+                    .send()
+                    .await
+                    .expect("post")
+                    .status()
+            })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.expect("join"), StatusCode::OK);
+    }
+    let (_, body) = env
+        .invoke(
+            "contoso.com",
+            &token,
+            "Get-Mailbox",
+            json!({"Identity": "AdeleV"}),
+        )
+        .await;
+    let last_seen = body["value"][0]["CustomAttribute1"]
+        .as_str()
+        .expect("attr")
+        .to_owned();
+    let crate::support::Env { sandbox, dir, .. } = env;
+    sandbox.shutdown().await;
+    let env = start_in(dir, |_| {}).await;
+    let token = env.app_token().await;
+    let (_, body) = env
+        .invoke(
+            "contoso.com",
+            &token,
+            "Get-Mailbox",
+            json!({"Identity": "Parallel*"}),
+        )
+        .await;
+    assert_eq!(
+        body["value"].as_array().map(Vec::len),
+        Some(12),
+        "every creation is on disk"
+    );
+    let (_, body) = env
+        .invoke(
+            "contoso.com",
+            &token,
+            "Get-Mailbox",
+            json!({"Identity": "AdeleV"}),
+        )
+        .await;
+    assert_eq!(
+        body["value"][0]["CustomAttribute1"],
+        last_seen.as_str(),
+        "the last change is the one on disk"
     );
 }

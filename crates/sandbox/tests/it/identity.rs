@@ -52,6 +52,15 @@ async fn discovery_documents_point_at_the_sandbox() {
         .await;
     assert_eq!(v1["issuer"], format!("https://sts.windows.net/{tid}/"));
     assert_eq!(v1["token_endpoint"], format!("{base}/{tid}/oauth2/token"));
+    // Userinfo is served by services the sandbox doesn't emulate: the real values.
+    assert_eq!(
+        v2["userinfo_endpoint"],
+        "https://graph.microsoft.com/oidc/userinfo"
+    );
+    assert_eq!(
+        v1["userinfo_endpoint"],
+        format!("https://login.microsoftonline.com/{tid}/openid/userinfo")
+    );
     let (_, gov) = env
         .get_json("usgov/organizations/v2.0/.well-known/openid-configuration")
         .await;
@@ -876,4 +885,408 @@ async fn national_clouds_answer_by_host_alias_too() {
             .expect("json");
         assert_eq!(doc["cloud_instance_name"], instance);
     }
+}
+
+/// Decodes the first PEM block of `pem` (the test's own parser, independent of the sandbox's).
+fn pem_der(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).expect("PEM base64")
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
+/// A compact JWS signed with `key_pem` (PKCS#8), built by hand.
+fn hand_signed(key_pem: &str, header: &Value, claims: &Value) -> String {
+    use aws_lc_rs::signature;
+    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pem_der(key_pem)).expect("PKCS#8 RSA key");
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let padding: &'static dyn signature::RsaEncoding = match header["alg"].as_str() {
+        Some("PS256") => &signature::RSA_PSS_SHA256,
+        _ => &signature::RSA_PKCS1_SHA256,
+    };
+    let mut sig = vec![0; key.public_modulus_len()];
+    key.sign(
+        padding,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    format!("{input}.{}", b64url(&sig))
+}
+
+#[tokio::test]
+async fn hand_built_assertions_in_the_shapes_real_clients_send() {
+    let env = start().await;
+    let app = env.app("contoso", "exo-automation");
+    let (cert, key) = env.cert_and_key(app);
+    let der = pem_der(&cert);
+    let sha = |alg: &'static aws_lc_rs::digest::Algorithm| {
+        b64url(aws_lc_rs::digest::digest(alg, &der).as_ref())
+    };
+    let tid = env.tenant("contoso").id.to_string();
+    let client_id = app.client_id.to_string();
+    let endpoint = format!("{}{tid}/oauth2/v2.0/token", env.sandbox.base_url());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    // MSAL Python 1.31 with a SHA-256 thumbprint and the public certificate: PS256,
+    // `x5t#S256`, `x5c`, exp = now + 600, no `nbf`, no `iat`.
+    let msal = hand_signed(
+        &key,
+        &serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": sha(&aws_lc_rs::digest::SHA256),
+            "x5c": [base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)]}),
+        &serde_json::json!({"aud": endpoint, "exp": now + 600, "iss": client_id, "jti": "7c1e0d4e-1a4b-4a1f-9a67-9f7b1e5d2c11", "sub": client_id}),
+    );
+    // The previous documentation (and Rust azure_identity): RS256, `x5t` (SHA-1), `nbf`, no `iat`.
+    let previous = hand_signed(
+        &key,
+        &serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": sha(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY)}),
+        &serde_json::json!({"aud": endpoint, "exp": now + 300, "iss": client_id, "jti": "0f3a8c52-5d0e-4c3e-8a0e-2b6f7a9d4e21", "nbf": now, "sub": client_id}),
+    );
+    // The SHA-1 thumbprint under the SHA-256 name must not match.
+    let mislabelled = hand_signed(
+        &key,
+        &serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": sha(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY)}),
+        &serde_json::json!({"aud": endpoint, "exp": now + 600, "iss": client_id, "jti": "x", "sub": client_id}),
+    );
+    let jwt_bearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    for (assertion, expected) in [(msal, None), (previous, None), (mislabelled, Some(700027))] {
+        let (status, body) = env
+            .post_form(
+                &format!("{tid}/oauth2/v2.0/token"),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &client_id),
+                    ("scope", EXO_SCOPE),
+                    ("client_assertion_type", jwt_bearer),
+                    ("client_assertion", &assertion),
+                ],
+            )
+            .await;
+        match expected {
+            None => {
+                assert_eq!(status, StatusCode::OK, "{body:#}");
+                assert_eq!(
+                    claims(body["access_token"].as_str().expect("at"))["appidacr"],
+                    "2"
+                );
+            }
+            Some(code) => assert_aad(status, &body, 401, "invalid_client", code),
+        }
+    }
+}
+
+#[tokio::test]
+async fn v1_token_endpoint_answers_the_v1_way() {
+    let env = start().await;
+    let tid = env.tenant("contoso").id.to_string();
+    let upn = "exadmin@contoso.onmicrosoft.com";
+    let password = env.user(upn).password.clone();
+    // No offline_access: the v1 endpoint issues a refresh token anyway.
+    let (status, body) = env
+        .post_form(
+            &format!("{tid}/oauth2/token"),
+            &[
+                ("grant_type", "password"),
+                ("client_id", MODULE_CLIENT),
+                ("resource", "https://outlook.office365.com"),
+                ("username", upn),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    let refresh = body["refresh_token"]
+        .as_str()
+        .expect("a v1 refresh token")
+        .to_owned();
+    assert_eq!(
+        body["scope"],
+        "AdminApi.AccessAsUser.All FfoPowerShell.AccessAsUser.All RemotePowerShell.AccessAsUser.All VivaFeatureAccessPolicy.Manage.All",
+        "bare permission names"
+    );
+    assert!(body["expires_in"].is_string() && body["expires_on"].is_string());
+    let id_token = body["id_token"].as_str().expect("id token");
+    let id = claims(id_token);
+    assert_eq!(id["iss"], format!("https://sts.windows.net/{tid}/"));
+    assert_eq!(
+        (
+            id["ver"].as_str(),
+            id["aud"].as_str(),
+            id["unique_name"].as_str(),
+            id["upn"].as_str()
+        ),
+        (Some("1.0"), Some(MODULE_CLIENT), Some(upn), Some(upn))
+    );
+    assert_eq!(id["tid"], tid.as_str());
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert!(id["oid"].is_string() && id.get("preferred_username").is_none());
+    assert_eq!(jwt_header(id_token)["x5t"], jwt_header(id_token)["kid"]);
+    let (_, discovery) = env
+        .get_json(&format!("{tid}/.well-known/openid-configuration"))
+        .await;
+    assert_eq!(id["iss"], discovery["issuer"]);
+    assert_eq!(discovery["microsoft_multi_refresh_token"], true);
+    // The refresh token works on v1 (and answers v1 again) and on v2.
+    let (status, body) = env
+        .post_form(
+            &format!("{tid}/oauth2/token"),
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", MODULE_CLIENT),
+                ("refresh_token", &refresh),
+                ("resource", "https://outlook.office365.com"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
+    assert_eq!(claims(body["id_token"].as_str().expect("id"))["ver"], "1.0");
+    let (status, body) = env
+        .post_form(
+            "organizations/oauth2/v2.0/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", MODULE_CLIENT),
+                ("refresh_token", &refresh),
+                ("scope", "https://outlook.office365.com/.default openid"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    let v2 = claims(body["id_token"].as_str().expect("v2 id token"));
+    assert_eq!(v2["ver"], "2.0");
+    assert!(
+        body["scope"]
+            .as_str()
+            .is_some_and(|s| s.contains("https://outlook.office365.com/AdminApi.AccessAsUser.All"))
+    );
+    // National clouds: the cloud's v1 issuer.
+    let (status, body) = env
+        .post_form(
+            &format!("usgov/{tid}/oauth2/token"),
+            &[
+                ("grant_type", "password"),
+                ("client_id", MODULE_CLIENT),
+                ("resource", "https://outlook.office365.us"),
+                ("username", upn),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(
+        claims(body["id_token"].as_str().expect("id"))["iss"],
+        format!("https://login.microsoftonline.us/{tid}/")
+    );
+}
+
+#[tokio::test]
+async fn appidacr_follows_the_client_authentication_of_every_grant() {
+    let env = start().await;
+    let app = env.app("contoso", "exo-automation");
+    let (cert, key) = env.cert_and_key(app);
+    let client_id = app.client_id.to_string();
+    let secret = app.client_secrets[0].clone();
+    let tid = env.tenant("contoso").id.to_string();
+    let endpoint = client::token_endpoint(env.sandbox.base_url(), &tid);
+    let assertion = client::client_assertion(
+        &endpoint,
+        &client_id,
+        &cert,
+        &key,
+        &AssertionOptions::default(),
+    )
+    .expect("assertion");
+    let upn = "exadmin@contoso.onmicrosoft.com";
+    let password = env.user(upn).password.clone();
+    let jwt_bearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    let path = format!("{tid}/oauth2/v2.0/token");
+    let scope = "https://outlook.office365.com/.default offline_access";
+    let acr = |body: &Value| claims(body["access_token"].as_str().expect("at"))["appidacr"].clone();
+    let ropc = |credential: Vec<(&'static str, String)>| {
+        let mut form = vec![
+            ("grant_type", "password".to_owned()),
+            ("client_id", client_id.clone()),
+            ("username", upn.to_owned()),
+            ("password", password.clone()),
+            ("scope", scope.to_owned()),
+        ];
+        form.extend(credential);
+        form
+    };
+    let with_secret = vec![("client_secret", secret.clone())];
+    let with_assertion = vec![
+        ("client_assertion_type", jwt_bearer.to_owned()),
+        ("client_assertion", assertion.clone()),
+    ];
+    let mut refresh_tokens = Vec::new();
+    for (credential, expected) in [(with_secret.clone(), "1"), (with_assertion.clone(), "2")] {
+        let form = ropc(credential);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = env.post_form(&path, &form).await;
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        assert_eq!(acr(&body), expected, "password grant");
+        refresh_tokens.push(body["refresh_token"].as_str().expect("rt").to_owned());
+    }
+    // The refresh grant: how the client authenticates now, not at the first grant.
+    for (credential, expected) in [(with_assertion, "2"), (with_secret, "1")] {
+        let mut form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("client_id", client_id.clone()),
+            ("refresh_token", refresh_tokens[0].clone()),
+        ];
+        form.extend(credential);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = env.post_form(&path, &form).await;
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        assert_eq!(acr(&body), expected, "refresh grant");
+    }
+    // Public client: 0, for the password and refresh grants.
+    let (_, body) = env.ropc("organizations", upn, scope).await;
+    assert_eq!(acr(&body), "0");
+    let (_, body) = env
+        .post_form(
+            "organizations/oauth2/v2.0/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", MODULE_CLIENT),
+                ("refresh_token", body["refresh_token"].as_str().expect("rt")),
+            ],
+        )
+        .await;
+    assert_eq!(acr(&body), "0");
+    // A public client that sends a secret is refused (AADSTS700025), on every grant.
+    let (status, body) = env
+        .post_form(
+            "organizations/oauth2/v2.0/token",
+            &[
+                ("grant_type", "password"),
+                ("client_id", MODULE_CLIENT),
+                ("username", upn),
+                ("password", &password),
+                ("scope", scope),
+                ("client_secret", "anything"),
+            ],
+        )
+        .await;
+    assert_aad(status, &body, 401, "invalid_client", 700025);
+}
+
+#[tokio::test]
+async fn refresh_token_edge_cases() {
+    let env = crate::support::start_with(|c| c.seed.lifetimes.refresh_token_seconds = 1).await;
+    let upn = "exadmin@contoso.onmicrosoft.com";
+    let scope = "https://outlook.office365.com/.default offline_access";
+    let (_, body) = env.ropc("contoso.com", upn, scope).await;
+    let rt = body["refresh_token"].as_str().expect("rt").to_owned();
+    let refresh = |tenant: &'static str, rt: String| {
+        let env = &env;
+        async move {
+            env.post_form(
+                &format!("{tenant}/oauth2/v2.0/token"),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", MODULE_CLIENT),
+                    ("refresh_token", &rt),
+                ],
+            )
+            .await
+        }
+    };
+    // Another tenant or cloud: AADSTS700005.
+    for tenant in ["fabrikam-partner.onmicrosoft.com", "usgov/organizations"] {
+        let (status, body) = refresh(tenant, rt.clone()).await;
+        assert_aad(status, &body, 400, "invalid_grant", 700005);
+    }
+    // Two resources in one request: AADSTS700022 (US Gov: both US resources are known).
+    let (status, body) = env
+        .ropc(
+            "usgov/organizations",
+            upn,
+            "https://outlook.office365.us/.default https://outlook-dod.office365.us/.default",
+        )
+        .await;
+    assert_aad(status, &body, 400, "invalid_scope", 700022);
+    // Inactive for longer than its lifetime: AADSTS700082.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, body) = refresh("organizations", rt).await;
+    assert_aad(status, &body, 400, "invalid_grant", 700082);
+}
+
+#[tokio::test]
+async fn parallel_refreshes_all_succeed_with_distinct_tokens() {
+    let env = start().await;
+    let (_, body) = env
+        .ropc(
+            "organizations",
+            "exadmin@contoso.onmicrosoft.com",
+            "https://outlook.office365.com/.default offline_access",
+        )
+        .await;
+    let rt = body["refresh_token"].as_str().expect("rt").to_owned();
+    let url = env.url("organizations/oauth2/v2.0/token");
+    let requests = (0..16).map(|_| {
+        let (http, url, rt) = (env.http.clone(), url.clone(), rt.clone());
+        tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", MODULE_CLIENT),
+                    ("refresh_token", rt.as_str()),
+                ])
+                .send()
+                .await
+                .expect("post");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("json"))
+        })
+    });
+    let mut new_tokens = std::collections::HashSet::new();
+    for request in requests.collect::<Vec<_>>() {
+        let (status, body) = request.await.expect("join");
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        assert!(new_tokens.insert(body["refresh_token"].as_str().expect("rt").to_owned()));
+    }
+    assert_eq!(new_tokens.len(), 16);
+}
+
+#[tokio::test]
+async fn errors_name_the_cloud_they_come_from() {
+    let env = start().await;
+    let (status, body) = env
+        .post_form(
+            "usgov/organizations/oauth2/v2.0/token",
+            &[("grant_type", "magic")],
+        )
+        .await;
+    assert_aad(status, &body, 400, "unsupported_grant_type", 70003);
+    assert_eq!(
+        body["error_uri"],
+        "https://login.microsoftonline.us/error?code=70003"
+    );
+    let (_, body) = env
+        .post_form(
+            "organizations/oauth2/v2.0/token",
+            &[("grant_type", "magic")],
+        )
+        .await;
+    assert_eq!(
+        body["error_uri"],
+        "https://login.microsoftonline.com/error?code=70003"
+    );
 }

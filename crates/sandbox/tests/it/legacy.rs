@@ -180,3 +180,39 @@ async fn idle_sessions_expire() {
     let (status, _, _) = call(&env, "PowerShell-LiveID", upn, &password, None).await;
     assert_eq!(status, StatusCode::OK, "the idle session expired");
 }
+
+#[tokio::test]
+async fn the_session_limit_holds_under_parallel_requests() {
+    let env = start_with(|c| c.seed.tenants[0].basic_auth_enabled = true).await;
+    let upn = "exadmin@contoso.onmicrosoft.com";
+    let password = env.user(upn).password.clone();
+    let url = env.url("PowerShell-LiveID");
+    let requests: Vec<_> = (0..12)
+        .map(|_| {
+            let (http, url, password) = (env.http.clone(), url.clone(), password.clone());
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .basic_auth(upn, Some(password))
+                    .json(&json!({"CmdletInput": {"CmdletName": "Get-AcceptedDomain"}}))
+                    .send()
+                    .await
+                    .expect("post");
+                (
+                    response.status(),
+                    response.headers().contains_key("x-powershell-shellid"),
+                )
+            })
+        })
+        .collect();
+    let mut opened = 0;
+    let mut refused = 0;
+    for request in requests {
+        match request.await.expect("join") {
+            (StatusCode::OK, true) => opened += 1,
+            (StatusCode::BAD_REQUEST, false) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((opened, refused), (5, 7), "exactly five sessions per user");
+}

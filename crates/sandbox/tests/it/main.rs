@@ -8,5 +8,6 @@ mod exchange;
 mod faults;
 mod identity;
 mod legacy;
+mod limits;
 mod managed_identity;
 mod pages;

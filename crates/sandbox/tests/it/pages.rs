@@ -524,3 +524,322 @@ async fn device_codes_expire_and_v1_answers_with_strings() {
         .await;
     assert_aad(status, &body, 400, "invalid_scope", 70011);
 }
+
+const LOOPBACK_APP: &str = "5a1e0b7c-2f4d-4e8a-9b3c-6d7e8f9a0b1c";
+const WEB_APP: &str = "6b2f1c8d-3a5e-4f9b-8c4d-7e8f9a0b1c2d";
+const WEB_SECRET: &str = "Sandbox-Secret~web-app-1";
+
+/// The default seed plus a public client registered for `http://127.0.0.1/callback` and a
+/// confidential web app with a secret and a certificate.
+async fn start_with_apps(configure: impl FnOnce(&mut sandbox::SandboxConfig)) -> Env {
+    start_with(|c| {
+        let app = |client_id: &str, name: &str| sandbox::seed::App {
+            client_id: client_id.parse().expect("guid"),
+            // Any id distinct from the client id does for a service principal.
+            object_id: uuid::Uuid::from_u128(
+                !client_id.parse::<uuid::Uuid>().expect("guid").as_u128(),
+            ),
+            display_name: name.into(),
+            public_client: false,
+            redirect_uris: vec![],
+            certificate: false,
+            certificate_file: None,
+            key_file: None,
+            client_secrets: vec![],
+            app_roles: vec![],
+            roles: vec![],
+            federated_credentials: vec![],
+        };
+        let apps = &mut c.seed.tenants[0].apps;
+        apps.push(sandbox::seed::App {
+            public_client: true,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            ..app(LOOPBACK_APP, "loopback tool")
+        });
+        apps.push(sandbox::seed::App {
+            redirect_uris: vec!["https://app.example/signin".into()],
+            client_secrets: vec![WEB_SECRET.into()],
+            certificate: true,
+            ..app(WEB_APP, "web app")
+        });
+        configure(c);
+    })
+    .await
+}
+
+fn authorize_for(env: &Env, tenant: &str, client: &str, redirect: &str) -> String {
+    let mut url =
+        url::Url::parse(&env.url(&format!("{tenant}/oauth2/v2.0/authorize"))).expect("url");
+    url.query_pairs_mut()
+        .append_pair("client_id", client)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("response_type", "code")
+        .append_pair(
+            "scope",
+            "https://outlook.office365.com/.default offline_access",
+        );
+    url.to_string()
+}
+
+/// Signs in and returns the code from the redirect.
+async fn code_for(env: &Env, tenant: &str, client: &str, redirect: &str) -> String {
+    let url = authorize_for(env, tenant, client, redirect);
+    let (status, location, page) = sign_in(env, &url, "exadmin@contoso.onmicrosoft.com").await;
+    assert_eq!(status, StatusCode::FOUND, "{page}");
+    query_param(&location.expect("redirect"), "code").expect("code")
+}
+
+async fn redeem(
+    env: &Env,
+    tenant: &str,
+    client: &str,
+    code: &str,
+    redirect: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", client),
+        ("code", code),
+        ("redirect_uri", redirect),
+    ];
+    form.extend_from_slice(extra);
+    env.post_form(&format!("{tenant}/oauth2/v2.0/token"), &form)
+        .await
+}
+
+#[tokio::test]
+async fn loopback_redirects_are_matched_by_host_path_and_not_port() {
+    let env = start_with_apps(|_| {}).await;
+    // The module's client has both loopback hosts registered.
+    for redirect in ["http://localhost:5001", "http://127.0.0.1:5002/"] {
+        let code = code_for(&env, "contoso.com", MODULE_CLIENT, redirect).await;
+        let (status, body) = redeem(&env, "contoso.com", MODULE_CLIENT, &code, redirect, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{redirect}: {body:#}");
+    }
+    // A seeded public client: its registered host and path, any port.
+    let redirect = "http://127.0.0.1:61000/callback";
+    let code = code_for(&env, "contoso.com", LOOPBACK_APP, redirect).await;
+    let (status, body) = redeem(&env, "contoso.com", LOOPBACK_APP, &code, redirect, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(
+        claims(body["access_token"].as_str().expect("at"))["appidacr"],
+        "0"
+    );
+    for wrong in [
+        "http://localhost:61000/callback",
+        "http://127.0.0.1:61000/other",
+        "http://[::1]:61000/callback",
+        "https://127.0.0.1:61000/callback",
+    ] {
+        let response = env
+            .http
+            .get(authorize_for(&env, "contoso.com", LOOPBACK_APP, wrong))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{wrong}");
+        assert!(
+            response.text().await.expect("html").contains("AADSTS50011"),
+            "{wrong}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn authorization_codes_are_bound_to_their_client_redirect_tenant_and_time() {
+    let env = start_with_apps(|c| c.seed.lifetimes.authorization_code_seconds = 2).await;
+    let redirect = "http://127.0.0.1:61001/callback";
+    // Another client (AADSTS70000), another redirect URI (50011), another tenant or cloud
+    // (700005): each refusal leaves the code unredeemed, so one code serves them all.
+    let code = code_for(&env, "contoso.com", LOOPBACK_APP, redirect).await;
+    let (status, body) = redeem(&env, "contoso.com", MODULE_CLIENT, &code, redirect, &[]).await;
+    assert_aad(status, &body, 400, "invalid_grant", 70000);
+    let (status, body) = redeem(
+        &env,
+        "contoso.com",
+        LOOPBACK_APP,
+        &code,
+        "http://127.0.0.1:61001/elsewhere",
+        &[],
+    )
+    .await;
+    assert_aad(status, &body, 400, "invalid_grant", 50011);
+    let (status, body) = redeem(&env, "organizations", LOOPBACK_APP, &code, redirect, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    // The module's client exists in every tenant, so the tenant check is what refuses.
+    let module_redirect = "http://localhost:61002";
+    let code = code_for(&env, "contoso.com", MODULE_CLIENT, module_redirect).await;
+    for tenant in ["fabrikam-partner.onmicrosoft.com", "usgov/organizations"] {
+        let (status, body) = redeem(&env, tenant, MODULE_CLIENT, &code, module_redirect, &[]).await;
+        assert_aad(status, &body, 400, "invalid_grant", 700005);
+    }
+    // A confidential web app: appidacr 1 with its secret, 2 with its certificate.
+    let web = "https://app.example/signin";
+    let code = code_for(&env, "contoso.com", WEB_APP, web).await;
+    let (status, body) = redeem(&env, "contoso.com", WEB_APP, &code, web, &[]).await;
+    assert_aad(status, &body, 401, "invalid_client", 7000218);
+    let (status, body) = redeem(
+        &env,
+        "contoso.com",
+        WEB_APP,
+        &code,
+        web,
+        &[("client_secret", WEB_SECRET)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(
+        claims(body["access_token"].as_str().expect("at"))["appidacr"],
+        "1"
+    );
+    let app = env
+        .tenant("contoso")
+        .apps
+        .iter()
+        .find(|a| a.client_id.to_string() == WEB_APP)
+        .expect("web app");
+    let (cert, key) = env.cert_and_key(app);
+    let assertion = sandbox::client::client_assertion(
+        &sandbox::client::token_endpoint(env.sandbox.base_url(), "contoso.com"),
+        WEB_APP,
+        &cert,
+        &key,
+        &sandbox::client::AssertionOptions::default(),
+    )
+    .expect("assertion");
+    let code = code_for(&env, "contoso.com", WEB_APP, web).await;
+    let (status, body) = redeem(
+        &env,
+        "contoso.com",
+        WEB_APP,
+        &code,
+        web,
+        &[
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(
+        claims(body["access_token"].as_str().expect("at"))["appidacr"],
+        "2"
+    );
+    // Codes expire (AADSTS70008).
+    let code = code_for(&env, "contoso.com", LOOPBACK_APP, redirect).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, body) = redeem(&env, "contoso.com", LOOPBACK_APP, &code, redirect, &[]).await;
+    assert_aad(status, &body, 400, "invalid_grant", 70008);
+}
+
+#[tokio::test]
+async fn device_codes_are_bound_to_their_tenant_and_cloud() {
+    let env = start().await;
+    let poll_at = |tenant: &'static str, device: String| {
+        let env = &env;
+        async move {
+            env.post_form(
+                &format!("{tenant}/oauth2/v2.0/token"),
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", MODULE_CLIENT),
+                    ("device_code", &device),
+                ],
+            )
+            .await
+        }
+    };
+    // Issued for contoso: another tenant or cloud is refused even before approval.
+    let body = device_code(&env, "contoso.com").await;
+    let device = body["device_code"]
+        .as_str()
+        .expect("device code")
+        .to_owned();
+    for tenant in [
+        "fabrikam-partner.onmicrosoft.com",
+        "usgov/organizations",
+        "usgov/contoso.com",
+    ] {
+        let (status, body) = poll_at(tenant, device.clone()).await;
+        assert_aad(status, &body, 400, "invalid_grant", 700005);
+    }
+    let (status, body) = poll_at("contoso.com", device.clone()).await;
+    assert_aad(status, &body, 400, "authorization_pending", 70016);
+    // Issued at organizations and approved by a contoso user: bound to contoso from then on.
+    let body = device_code(&env, "organizations").await;
+    let device = body["device_code"]
+        .as_str()
+        .expect("device code")
+        .to_owned();
+    let page = device_sign_in(
+        &env,
+        body["verification_uri"].as_str().expect("uri"),
+        body["user_code"].as_str().expect("code"),
+        "exadmin@contoso.onmicrosoft.com",
+    )
+    .await;
+    submit(&env, &page, &[("decision", "approve")]).await;
+    let (status, body) = poll_at("fabrikam-partner.onmicrosoft.com", device.clone()).await;
+    assert_aad(status, &body, 400, "invalid_grant", 700005);
+    let (status, body) = poll_at("contoso.onmicrosoft.com", device).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+}
+
+#[tokio::test]
+async fn device_code_appidacr_follows_the_polling_client() {
+    let env = start().await;
+    let app = env.app("contoso", "exo-automation");
+    let (client_id, secret) = (app.client_id.to_string(), app.client_secrets[0].clone());
+    let (status, body) = env
+        .post_form(
+            "contoso.com/oauth2/v2.0/devicecode",
+            &[
+                ("client_id", &client_id),
+                ("scope", "https://outlook.office365.com/.default"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    let device = body["device_code"]
+        .as_str()
+        .expect("device code")
+        .to_owned();
+    let page = device_sign_in(
+        &env,
+        body["verification_uri"].as_str().expect("uri"),
+        body["user_code"].as_str().expect("code"),
+        "exadmin@contoso.onmicrosoft.com",
+    )
+    .await;
+    assert!(page.contains("exo-automation"), "{page}");
+    submit(&env, &page, &[("decision", "approve")]).await;
+    let poll = |extra: Option<(&'static str, String)>| {
+        let (env, client_id, device) = (&env, client_id.clone(), device.clone());
+        async move {
+            let mut form = vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:device_code".to_owned(),
+                ),
+                ("client_id", client_id),
+                ("device_code", device),
+            ];
+            form.extend(extra);
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            env.post_form("contoso.com/oauth2/v2.0/token", &form).await
+        }
+    };
+    // A confidential client must authenticate when it polls; its secret makes appidacr 1.
+    let (status, body) = poll(None).await;
+    assert_aad(status, &body, 401, "invalid_client", 7000218);
+    let (status, body) = poll(Some(("client_secret", secret))).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(
+        claims(body["access_token"].as_str().expect("at"))["appidacr"],
+        "1"
+    );
+}

@@ -35,6 +35,7 @@ pub async fn start_with(configure: impl FnOnce(&mut SandboxConfig)) -> Env {
 pub async fn start_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut SandboxConfig)) -> Env {
     let mut config = SandboxConfig::new(dir.path());
     config.keys_dir = Some(keys_dir());
+    config.record_secrets = true;
     configure(&mut config);
     let sandbox = Sandbox::start(config).await.expect("sandbox starts");
     let http = client(sandbox.ca_pem());
@@ -280,4 +281,124 @@ impl Env {
             .await;
         (status, body)
     }
+}
+
+/// The raw answer of [`raw_https`].
+pub struct RawResponse {
+    pub status: u16,
+    /// Header lines, lower-cased.
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Sends raw HTTP/1.1 bytes to the sandbox over TLS (trusting only its CA) while reading the
+/// answer, for requests reqwest won't make (chunked bodies of any size). The request is
+/// written in pieces; a write failing because the server already answered and closed is
+/// expected.
+pub async fn raw_https(env: &Env, head: &str, body_chunks: Vec<Vec<u8>>) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        <rustls_pki_types::CertificateDer<'_> as rustls_pki_types::pem::PemObject>::pem_slice_iter(
+            env.sandbox.ca_pem().as_bytes(),
+        )
+    {
+        roots.add(cert.expect("CA PEM")).expect("CA");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let port = env.sandbox.base_url().port().expect("port");
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("TLS");
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let head = head.to_owned();
+    let writing = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        for chunk in body_chunks {
+            writer.write_all(&chunk).await?;
+        }
+        writer.flush().await
+    });
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        reader.read_to_end(&mut received),
+    )
+    .await
+    .expect("the server answers");
+    // The server may close without a TLS close_notify after answering: keep what arrived.
+    if let Err(e) = read {
+        assert!(!received.is_empty(), "no answer: {e}");
+    }
+    writing.abort();
+    parse_response(&received)
+}
+
+/// Parses an HTTP/1.1 response (`Content-Length` or chunked body).
+fn parse_response(bytes: &[u8]) -> RawResponse {
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = String::from_utf8_lossy(&bytes[..split]).to_ascii_lowercase();
+    let mut rest = &bytes[split + 4..];
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = if head.contains("transfer-encoding: chunked") {
+        let mut body = Vec::new();
+        loop {
+            let line_end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size line");
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..line_end]).trim(), 16)
+                .expect("chunk size");
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        body
+    } else {
+        rest.to_vec()
+    };
+    RawResponse {
+        status,
+        headers: head,
+        body,
+    }
+}
+
+/// A chunked request body of `total` bytes of `a`, in 64 KiB chunks.
+pub fn chunked(total: usize) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    let mut left = total;
+    while left > 0 {
+        let size = left.min(64 * 1024);
+        let mut chunk = format!("{size:x}\r\n").into_bytes();
+        chunk.extend(std::iter::repeat_n(b'a', size));
+        chunk.extend_from_slice(b"\r\n");
+        chunks.push(chunk);
+        left -= size;
+    }
+    chunks.push(b"0\r\n\r\n".to_vec());
+    chunks
 }

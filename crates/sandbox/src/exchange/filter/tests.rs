@@ -1,3 +1,5 @@
+//! The OPATH subset: evaluation, errors and the nesting limit.
+
 use super::*;
 
 const PROPS: &[&str] = &[
@@ -124,4 +126,60 @@ fn errors_table() {
             .message()
             .contains("\"Colour\" is not a recognized filterable property")
     );
+}
+
+#[test]
+fn nesting_is_capped_without_recursing_into_the_stack() {
+    let at_limit = format!(
+        "{}Alias -eq 'AdeleV'{}",
+        "(".repeat(MAX_DEPTH),
+        ")".repeat(MAX_DEPTH)
+    );
+    assert_eq!(eval(&at_limit), Ok(true));
+    let nots = format!("{}Alias -eq 'AdeleV'", "-not ".repeat(MAX_DEPTH));
+    assert_eq!(eval(&nots), Ok(true), "an even number of -not");
+    // Parentheses and -not count together.
+    let mixed = format!(
+        "{}{}Alias -eq 'x'{}",
+        "-not ".repeat(MAX_DEPTH / 2),
+        "(".repeat(MAX_DEPTH / 2 + 1),
+        ")".repeat(MAX_DEPTH / 2 + 1)
+    );
+    assert!(matches!(eval(&mixed), Err(FilterError::Syntax { .. })));
+    // What used to abort the process: 200,000 parentheses, 10,000 -not.
+    let deep = "(".repeat(200_000);
+    assert_eq!(
+        eval(&deep),
+        Err(FilterError::Syntax {
+            filter: deep.clone(),
+            position: MAX_DEPTH + 1
+        })
+    );
+    let nots = format!("{}Alias -eq 'x'", "-not ".repeat(10_000));
+    assert_eq!(
+        eval(&nots),
+        Err(FilterError::Syntax {
+            filter: nots.clone(),
+            position: MAX_DEPTH * 5 + 1
+        })
+    );
+    // Long flat chains are fine: they are one node, evaluated and dropped iteratively.
+    let chain = vec!["Alias -like 'a*'"; 100_000].join(" -and ");
+    assert_eq!(eval(&chain), Ok(true));
+    let chain = vec!["Alias -eq 'x'"; 100_000].join(" -or ") + " -or Alias -eq 'AdeleV'";
+    assert_eq!(eval(&chain), Ok(true));
+}
+
+#[test]
+fn chains_are_flat() {
+    let f = parse(
+        "Alias -eq 'a' -and Alias -eq 'b' -and Alias -eq 'c' -or Alias -eq 'd'",
+        PROPS,
+    )
+    .expect("parses");
+    let Filter::Or(any) = f else {
+        panic!("-or binds loosest: {f:?}")
+    };
+    assert_eq!(any.len(), 2);
+    assert!(matches!(&any[0], Filter::And(all) if all.len() == 3));
 }

@@ -1,3 +1,5 @@
+//! `Prefer` parsing, skip tokens and the success body.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Redirect URI matching, loopback rules included.
+
 use super::redirect_matches;
 
 #[test]
@@ -6,8 +8,19 @@ fn loopback_redirect_rules() {
         ("http://localhost", "http://localhost", true),
         ("http://localhost", "http://localhost:51234", true),
         ("http://localhost", "http://localhost:51234/", true),
-        ("http://localhost", "http://127.0.0.1:8400", true),
+        ("http://localhost", "http://127.0.0.1:8400", false),
+        ("http://127.0.0.1", "http://localhost:8400", false),
+        ("http://127.0.0.1", "http://127.0.0.1:8400", true),
+        ("http://127.0.0.1", "http://127.0.0.1:8400/", true),
+        ("http://127.0.0.1/cb", "http://127.0.0.1:8400/cb", true),
+        ("http://127.0.0.1/cb", "http://127.0.0.1:8400/cb/x", false),
+        ("http://LOCALHOST", "http://localhost:1", true),
         ("http://localhost", "http://[::1]:8400", false),
+        ("http://[::1]", "http://[::1]:8400", false),
+        ("http://localhost/?a=1", "http://localhost:9/?a=1", true),
+        ("http://localhost/?a=1", "http://localhost:9/?a=2", false),
+        ("http://localhost", "http://localhost:9/#frag", false),
+        ("http://localhost", "http://user:pw@localhost:9/", false),
         ("http://localhost", "https://localhost:8400", false),
         ("http://localhost", "http://localhost:8400/callback", false),
         (

@@ -1,3 +1,5 @@
+//! `scope` and `resource` parsing, and the scopes a response reports.
+
 use super::*;
 
 #[test]
