@@ -52,7 +52,7 @@ pub struct Cli {
 /// Options of every command.
 #[derive(Args, Debug)]
 pub struct GlobalArgs {
-    /// Say more on stderr: -v progress, -vv HTTP requests, -vvv redacted HTTP bodies
+    /// Say more on stderr: -v progress, -vv HTTP requests, -vvv redacted request bodies
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
 
@@ -208,9 +208,11 @@ pub struct InvokeArgs {
 
 /// The help text after `exo invoke --help`.
 pub const INVOKE_AFTER_HELP: &str = "\
-Parameters are written as in PowerShell: -Name value, -Switch, -Switch:$false, lists a,b,c,
-hashtables @{Add=\"x\";Remove=\"y\"}, $true, $false, $null. A value with a comma that is not a list
-keeps its own quotes: -DisplayName \"'Smith, John'\". Words starting with -- are exo's options:
+Parameters are written as in PowerShell: -Name value, -Switch, -Switch:false, lists a,b,c,
+hashtables @{Add=\"x\";Remove=\"y\"}, true, false, '$true', '$false', '$null' (single quotes keep
+the shell from expanding them). A value with a comma that is not a list keeps its own quotes:
+-DisplayName \"'Smith, John'\". After --, every word belongs to the cmdlet. Words starting with --
+are exo's options:
 
   --output table|json|csv|list  [default: table on a terminal, NDJSON (one JSON object per line)
                                   when piped]
@@ -226,7 +228,7 @@ keeps its own quotes: -DisplayName \"'Smith, John'\". Words starting with -- are
 Examples:
   exo Get-Mailbox -ResultSize 10
   exo Get-Mailbox -Filter \"RecipientTypeDetails -eq 'SharedMailbox'\" --output csv > shared.csv
-  exo Set-Mailbox -Identity alice -HiddenFromAddressListsEnabled:$true
+  exo Set-Mailbox -Identity alice -HiddenFromAddressListsEnabled:true
   exo Get-AcceptedDomain --all-connections --output json";
 
 /// Where to connect.

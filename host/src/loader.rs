@@ -321,3 +321,6 @@ fn available_methods(dirs: &[PluginDir]) -> String {
         format!("; available: {}", methods.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests;

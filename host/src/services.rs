@@ -306,3 +306,6 @@ fn error(kind: ErrorKind, message: String) -> PluginError {
         extensions: RString::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -375,8 +375,9 @@ fn one_cmdlet_runs_on_every_connection_with_per_connection_results_and_errors() 
         "the other connections still answered: {seen:?}"
     );
     assert!(
-        run.stderr
-            .contains("exo: error: [tenant0002.onmicrosoft.com] Get-AcceptedDomain failed"),
+        run.stderr.contains(
+            "exo: error: [tenant0002.onmicrosoft.com (ExchangeOnline_5)] Get-AcceptedDomain failed"
+        ),
         "{}",
         run.stderr
     );
@@ -442,8 +443,9 @@ fn a_prefixed_cmdlet_runs_on_the_connection_with_that_prefix() {
 }
 
 #[test]
-fn a_national_cloud_needs_a_token_for_its_own_resource() {
+fn a_national_cloud_needs_a_token_for_its_own_resource_and_honours_the_proxy() {
     let sb = SandboxEnv::start(|_| {});
+    let proxy = support::ConnectProxy::start();
     let cloud = sb.sandbox.cloud_url(Cloud::UsGov);
     let cloud_base = cloud.as_str().trim_end_matches('/').to_owned();
     let usgov = sb.app_token_in(
@@ -452,6 +454,7 @@ fn a_national_cloud_needs_a_token_for_its_own_resource() {
         support::CONTOSO_APP,
         "https://outlook.office365.us/.default",
     );
+    std::fs::copy(sb.sandbox.ca_file(), sb.env.root().join("ca.pem")).unwrap();
     let args = [
         "--environment",
         "O365USGovGCCHigh",
@@ -460,15 +463,37 @@ fn a_national_cloud_needs_a_token_for_its_own_resource() {
         "--authority-uri",
         &format!("{cloud_base}/organizations"),
         "--ca-file",
-        &sb.sandbox.ca_file().display().to_string(),
+        "ca.pem",
     ];
-    sb.connect_with("usgov.jwt", &usgov, &args).success();
+    sb.token_file("usgov.jwt", &usgov);
+    sb.exo()
+        .args([
+            "connect",
+            "-m",
+            "access-token",
+            "--access-token-file",
+            "usgov.jwt",
+        ])
+        .args(args)
+        .current_dir(sb.env.root())
+        .run()
+        .success();
+    // From another directory (the CA path was kept absolute), through the proxy.
     let run = sb
         .exo()
         .args(["Get-AcceptedDomain", "--output", "json"])
+        .current_dir(&sb.env.home())
+        .env("HTTPS_PROXY", &proxy.url)
+        .env_remove("NO_PROXY")
         .run()
         .success();
     assert!(run.stdout.contains("contoso.com"), "{}", run.stdout);
+    let port = cloud.port().unwrap();
+    assert_eq!(
+        proxy.targets(),
+        [format!("127.0.0.1:{port}")],
+        "the request went through the proxy"
+    );
 
     let run = sb
         .connect_with("global.jwt", &sb.app_token(), &args)
@@ -478,5 +503,175 @@ fn a_national_cloud_needs_a_token_for_its_own_resource() {
             .contains("needs a token for https://outlook.office365.us"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn cmdlets_run_through_invoke_with_the_options_anywhere_and_bad_switches_explained() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    let run = sb
+        .exo()
+        .args([
+            "invoke",
+            "--output",
+            "json",
+            "Get-AcceptedDomain",
+            "--property",
+            "DomainName",
+        ])
+        .run()
+        .success();
+    assert!(
+        lines(&run.stdout)
+            .iter()
+            .all(|r| r.as_object().unwrap().len() == 1),
+        "{}",
+        run.stdout
+    );
+    let run = sb
+        .exo()
+        .args(["Get-AcceptedDomain", "-v", "--", "--output"])
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("--output"),
+        "after --, words are the cmdlet's: {}",
+        run.stderr
+    );
+    // What a POSIX shell leaves of -Confirm:$false.
+    let run = sb
+        .exo()
+        .args(["Remove-Mailbox", "-Identity", "info", "-Confirm:"])
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("write -Confirm:false, or quote it: '-Confirm:$false'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        sb.invocations()
+            .iter()
+            .all(|c| c.cmdlet.as_deref() != Some("Remove-Mailbox")),
+        "nothing was sent"
+    );
+}
+
+#[test]
+fn a_delegated_connection_anchors_on_the_signed_in_user() {
+    let sb = SandboxEnv::start(|_| {});
+    let seed = sb.sandbox.seed();
+    let user = seed.tenants[0]
+        .users
+        .iter()
+        .find(|u| u.upn.starts_with("exadmin@"))
+        .unwrap();
+    let client = sandbox::client::blocking_http_client(sb.sandbox.ca_pem()).unwrap();
+    let response: serde_json::Value = client
+        .post(sandbox::client::token_endpoint(
+            sb.sandbox.base_url(),
+            "contoso.onmicrosoft.com",
+        ))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "fb78d390-0c51-40cd-8e17-fdbfab77341b"),
+            ("scope", "https://outlook.office365.com/.default"),
+            ("username", user.upn.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = response["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"));
+    sb.connect_with("user.jwt", token, &[]).success();
+    sb.exo().args(["Get-AcceptedDomain"]).run().success();
+    assert_eq!(
+        sb.invocations()[0].anchor_mailbox.as_deref(),
+        Some(format!("UPN:{}", user.upn).as_str())
+    );
+}
+
+#[test]
+fn a_long_listing_shows_its_progress_on_the_terminal_while_rows_go_to_a_file() {
+    let sb = SandboxEnv::start(|config| config.extra_mailboxes = 3000);
+    sb.connect();
+    let file = sb.env.root().join("mailboxes.json");
+    let run = sb
+        .exo()
+        .args(["Get-Mailbox", "-ResultSize", "Unlimited"])
+        .in_terminal(Some(&file))
+        .run()
+        .success();
+    assert!(
+        run.stdout.contains("Get-Mailbox: 1000 rows, 1 pages"),
+        "{:?}",
+        run.stdout
+    );
+    let rows = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        rows.lines().count() > 3000 && !rows.contains("rows/s"),
+        "the progress stays off the output"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_listing_quietly() {
+    use std::io::{BufRead as _, Read as _};
+    let sb = SandboxEnv::start(|config| config.extra_mailboxes = 3000);
+    sb.connect();
+    let mut exo = sb
+        .exo()
+        .args(["Get-Mailbox", "-ResultSize", "Unlimited"])
+        .spawn();
+    let mut first = String::new();
+    std::io::BufReader::new(exo.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('{'), "{first}");
+    // The reader (`| head -1`) closes the pipe here.
+    let status = exo.wait().unwrap();
+    let mut stderr = String::new();
+    exo.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        status.success() && !stderr.contains("error"),
+        "{status}: {stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_cmdlet_with_exit_code_130() {
+    use std::io::Read as _;
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    sb.sandbox
+        .faults()
+        .add(fault(FaultKind::Delay { ms: 20_000 }, 0, None))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut exo = sb.exo().args(["Get-AcceptedDomain"]).spawn();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: the pid is our running child's.
+    unsafe { libc::kill(exo.id() as libc::pid_t, libc::SIGINT) };
+    let status = exo.wait().unwrap();
+    let mut stderr = String::new();
+    exo.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("exo: interrupted"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "it did not wait for the slow answer"
     );
 }

@@ -120,29 +120,50 @@ fn connect_shows_the_connection_gives_its_token_and_disconnect_removes_every_tra
 }
 
 #[test]
-fn renewal_reads_a_rotated_token_file() {
-    let sb = SandboxEnv::start(short_lived(6));
+fn renewal_reads_a_rotated_token_file_from_any_directory() {
+    let sb = SandboxEnv::start(short_lived(12));
     let issued = Instant::now();
-    let file = sb.token_file("rotating.jwt", &sb.app_token());
+    // A relative path: renewal must find the file from wherever exo runs later.
+    sb.token_file("rotating.jwt", &sb.app_token());
     sb.exo()
-        .args(["connect", "-m", "access-token", "--access-token-file"])
-        .arg_path(&file)
+        .args([
+            "connect",
+            "-m",
+            "access-token",
+            "--access-token-file",
+            "rotating.jwt",
+        ])
+        .current_dir(sb.env.root())
         .run()
         .success();
 
     // A fresh token is used as it is, even when the file changes.
     let fresh = sb.app_token();
-    std::fs::write(&file, &fresh).unwrap();
-    let first = sb.exo().args(["token"]).run().success().stdout;
+    sb.token_file("rotating.jwt", &fresh);
+    let elsewhere = sb.env.home();
+    let first = sb
+        .exo()
+        .args(["token"])
+        .current_dir(&elsewhere)
+        .run()
+        .success()
+        .stdout;
     assert_ne!(first.trim(), fresh, "the first token was still fresh");
 
     // Past half of its life the token is renewed, from the rotated file.
-    sleep_until(issued, Duration::from_millis(3500));
-    let renewed = sb.exo().args(["token"]).run().success().stdout;
+    sleep_until(issued, Duration::from_millis(6500));
+    let renewed = sb
+        .exo()
+        .args(["token"])
+        .current_dir(&elsewhere)
+        .run()
+        .success()
+        .stdout;
     assert_eq!(renewed.trim(), fresh);
     let rows = sb
         .exo()
         .args(["Get-AcceptedDomain", "--output", "json"])
+        .current_dir(&elsewhere)
         .run()
         .success();
     assert!(rows.stdout.contains("contoso.com"), "{}", rows.stdout);
@@ -232,7 +253,7 @@ fn a_rejected_token_is_renewed_once_and_the_request_retried_with_the_same_reques
 
 #[test]
 fn fifty_processes_share_renew_and_extend_one_cache_without_losing_anything() {
-    let sb = SandboxEnv::start(short_lived(6));
+    let sb = SandboxEnv::start(short_lived(12));
     let issued = Instant::now();
     let file = sb.token_file("shared.jwt", &sb.app_token());
     sb.exo()
@@ -242,7 +263,7 @@ fn fifty_processes_share_renew_and_extend_one_cache_without_losing_anything() {
         .success();
     let fresh = sb.app_token();
     std::fs::write(&file, &fresh).unwrap();
-    sleep_until(issued, Duration::from_millis(3500));
+    sleep_until(issued, Duration::from_millis(6500));
 
     // 50 readers that all need a renewal, and 20 writers adding connections, at once.
     let readers: Vec<_> = (0..50)
@@ -398,4 +419,104 @@ fn no_issued_secret_reaches_any_output_even_at_the_highest_verbosity() {
             );
         }
     }
+}
+
+#[test]
+fn connections_are_chosen_by_id_or_prefix_and_disconnect_keeps_the_others() {
+    let sb = SandboxEnv::start(|_| {});
+    let tokens: Vec<String> = (0..3).map(|_| sb.app_token()).collect();
+    sb.connect_with("one.jwt", &tokens[0], &["--prefix", "Contoso"])
+        .success();
+    sb.connect_with("two.jwt", &tokens[1], &[]).success();
+    sb.connect_with("three.jwt", &tokens[2], &[]).success();
+    let ids = sb.connection_ids();
+
+    let by_prefix = sb
+        .exo()
+        .args(["connections", "--prefix", "contoso", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(by_prefix.as_array().unwrap().len(), 1);
+    assert_eq!(by_prefix[0]["ConnectionId"], ids[0].as_str());
+    let token = sb
+        .exo()
+        .args(["token", "--connection-id", &ids[1]])
+        .run()
+        .success()
+        .stdout;
+    assert_eq!(token.trim(), tokens[1]);
+    assert_eq!(
+        sb.exo().args(["token"]).run().success().stdout.trim(),
+        tokens[2],
+        "the most recent by default"
+    );
+
+    let clash = sb
+        .connect_with("four.jwt", &sb.app_token(), &["--prefix", "CONTOSO"])
+        .fails_with(1);
+    assert!(
+        clash
+            .stderr
+            .contains("the prefix is already used by ExchangeOnline_1"),
+        "{}",
+        clash.stderr
+    );
+
+    sb.exo()
+        .args(["disconnect", "--connection-id", &ids[1], "--yes"])
+        .run()
+        .success();
+    assert_eq!(sb.connection_ids(), [ids[0].clone(), ids[2].clone()]);
+    sb.exo()
+        .args(["disconnect", "--prefix", "Contoso", "--yes"])
+        .run()
+        .success();
+    assert_eq!(sb.connection_ids(), [ids[2].clone()]);
+    let unknown = sb
+        .exo()
+        .args(["disconnect", "--prefix", "Nope", "--yes"])
+        .run()
+        .fails_with(1);
+    assert!(
+        unknown.stderr.contains("no connection has the prefix Nope"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn disconnect_asks_first_on_a_terminal() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    let refused = sb
+        .exo()
+        .args(["disconnect"])
+        .in_terminal(None)
+        .stdin("n\n")
+        .run();
+    assert!(
+        refused.stdout.contains("and delete their tokens? [y/N]"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused.stdout.contains("nothing was disconnected"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(sb.connection_ids().len(), 1);
+
+    let accepted = sb
+        .exo()
+        .args(["disconnect"])
+        .in_terminal(None)
+        .stdin("y\n")
+        .run();
+    assert!(
+        accepted.stdout.contains("Disconnected ExchangeOnline_1"),
+        "{}",
+        accepted.stdout
+    );
+    assert!(sb.connection_ids().is_empty());
 }

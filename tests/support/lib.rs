@@ -226,6 +226,56 @@ impl Exo {
         self
     }
 
+    /// Removes an environment variable.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    /// Runs it in the working directory `dir`.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Runs it on a pseudo-terminal (with `script` from util-linux), so that it sees a person:
+    /// stdin goes to the terminal, and both stdout and stderr come back on stdout, unless
+    /// `stdout_to` sends stdout to a file.
+    pub fn in_terminal(self, stdout_to: Option<&Path>) -> Self {
+        let quote = |word: &OsStr| format!("'{}'", word.to_string_lossy().replace('\'', "'\\''"));
+        let mut line: Vec<String> = std::iter::once(self.command.get_program())
+            .chain(self.command.get_args())
+            .map(quote)
+            .collect();
+        if let Some(file) = stdout_to {
+            line.push(format!("> {}", quote(file.as_os_str())));
+        }
+        let mut command = Command::new("script");
+        command.args(["-qec", &line.join(" "), "/dev/null"]);
+        for (key, value) in self.command.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            command.current_dir(dir);
+        }
+        Self {
+            command,
+            stdin: self.stdin,
+        }
+    }
+
+    /// Starts it with stdout and stderr piped, for tests that act while it runs.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.command.spawn().expect("start exo")
+    }
+
     /// Runs it to completion.
     pub fn run(mut self) -> Run {
         self.command.stdin(if self.stdin.is_some() {
@@ -333,6 +383,8 @@ impl SandboxEnv {
         let mut config = sandbox::SandboxConfig::new(env.root().join("sandbox"));
         // RSA keys and the CA are made once and shared by every test of every run.
         config.keys_dir = Some(profile_dir().join("e2e-sandbox-keys"));
+        // The secrecy tests grep exo's output for every token the sandbox issued.
+        config.record_secrets = true;
         configure(&mut config);
         let sandbox = sandbox::spawn(config).expect("start the sandbox");
         Self { env, sandbox }
@@ -451,5 +503,69 @@ impl SandboxEnv {
             .into_iter()
             .filter(|r| r.path.contains("/InvokeCommand"))
             .collect()
+    }
+}
+
+/// A minimal HTTP CONNECT proxy on loopback that records the targets it was asked for.
+pub struct ConnectProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    /// Starts the proxy on an ephemeral port; it runs until the test process ends.
+    pub fn start() -> Self {
+        use std::io::{BufRead as _, BufReader};
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let recorded = recorded.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().expect("clone the socket"));
+                    let mut request = String::new();
+                    while reader.read_line(&mut request).is_ok_and(|n| n > 0)
+                        && !request.ends_with("\r\n\r\n")
+                    {}
+                    let target = request
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    recorded
+                        .lock()
+                        .expect("the proxy's log")
+                        .push(target.clone());
+                    let Ok(server) = TcpStream::connect(&target) else {
+                        return;
+                    };
+                    let mut client = client;
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let (mut from_server, mut to_client) = (
+                        server.try_clone().expect("clone"),
+                        client.try_clone().expect("clone"),
+                    );
+                    std::thread::spawn(move || std::io::copy(&mut from_server, &mut to_client));
+                    // The reader still holds whatever the client sent after the request.
+                    let mut to_server = server;
+                    let _ = std::io::copy(&mut reader, &mut to_server);
+                });
+            }
+        });
+        Self { url, seen }
+    }
+
+    /// The `host:port` targets asked for so far.
+    pub fn targets(&self) -> Vec<String> {
+        self.seen.lock().expect("the proxy's log").clone()
     }
 }
