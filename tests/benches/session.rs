@@ -131,26 +131,70 @@ fn sb_env(sb: &SandboxEnv) -> Vec<(String, std::ffi::OsString)> {
     ]
 }
 
+/// Get-Mailbox over 100,000 mailboxes. The sandbox runs as its own `exo-sandbox` process here:
+/// on Linux a child's `ru_maxrss` includes the memory of the process it was forked from (the
+/// high-water mark survives `exec`), so an in-process sandbox would inflate exo's peak memory.
 fn get_mailbox_throughput() {
+    let env = support::TestEnv::with_plugins(&["access-token"]);
+    let state = env.root().join("sandbox");
     let started = Instant::now();
-    let sb = SandboxEnv::start(|config| config.extra_mailboxes = 100_000);
+    let mut server = Command::new(support::profile_dir().join("exo-sandbox"))
+        .args(["serve", "--mailboxes", "100000", "--state"])
+        .arg(&state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start exo-sandbox");
+    while !state.join("sandbox.json").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "exo-sandbox did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     println!(
-        "(sandbox with 100,000 extra mailboxes started in {})",
+        "(exo-sandbox with 100,000 extra mailboxes started in {})",
         ms(started.elapsed())
     );
-    sb.connect();
+    let token = Command::new(support::profile_dir().join("exo-sandbox"))
+        .args(["get-token", "--state"])
+        .arg(&state)
+        .output()
+        .expect("get a token");
+    assert!(token.status.success(), "exo-sandbox get-token failed");
+    let exo = || {
+        let mut command = Command::new(env.bin().join("exo"));
+        command
+            .env("HOME", env.home())
+            .env("XDG_STATE_HOME", env.home().join(".local/state"))
+            .env("EXO_SANDBOX_DIR", &state)
+            .env("EXO_ENVIRONMENT", "sandbox");
+        command
+    };
+    let run = env
+        .exo()
+        .args([
+            "connect",
+            "--method",
+            "access-token",
+            "--access-token-file",
+            "-",
+        ])
+        .env("EXO_SANDBOX_DIR", &state)
+        .env("EXO_ENVIRONMENT", "sandbox")
+        .stdin(token.stdout)
+        .run();
+    assert!(run.status.success(), "exo connect failed: {}", run.stderr);
     let runs: Vec<Measured> = (0..3)
         .map(|_| {
-            let mut command = Command::new(sb.env.bin().join("exo"));
-            command
-                .args([
-                    "Get-Mailbox",
-                    "-ResultSize",
-                    "Unlimited",
-                    "--output",
-                    "json",
-                ])
-                .envs(sb_env(&sb));
+            let mut command = exo();
+            command.args([
+                "Get-Mailbox",
+                "-ResultSize",
+                "Unlimited",
+                "--output",
+                "json",
+            ]);
             let m = measure(command);
             assert!(
                 m.success && m.stdout_lines >= 100_000,
@@ -160,6 +204,8 @@ fn get_mailbox_throughput() {
             m
         })
         .collect();
+    let _ = server.kill();
+    let _ = server.wait();
     let rows = runs[0].stdout_lines;
     let wall = median(runs.iter().map(|m| m.wall).collect());
     let peak = runs.iter().map(|m| m.peak_rss_kb).max().unwrap_or(0);
