@@ -13,7 +13,18 @@
 //!
 //! impl LoginMethod for MyMethod {
 //!     fn describe(&self) -> Description { Description::new("my-method", "My method", env!("CARGO_PKG_VERSION")) }
-//!     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> { todo!() }
+//!     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
+//!         host.show_message("signing in…");
+//!         let token = request.required("token")?;
+//!         let claims = plugin_sdk::claims::decode_unverified(token)?;
+//!         Ok(Grant {
+//!             access_token: token.to_owned().into(),
+//!             token_type: "Bearer".into(),
+//!             expires_on: claims.expires_on().unwrap_or_default(),
+//!             account: claims.account(),
+//!             ..Grant::default()
+//!         })
+//!     }
 //! }
 //!
 //! plugin_sdk::export_plugin!(MyMethod);
