@@ -435,7 +435,7 @@ fn connect_method(args: &[OsString]) -> Option<String> {
 }
 
 /// `-v`, `-vv`, …
-fn is_verbosity(word: &str) -> bool {
+pub(crate) fn is_verbosity(word: &str) -> bool {
     word.len() > 1 && word.starts_with('-') && word[1..].bytes().all(|b| b == b'v')
 }
 

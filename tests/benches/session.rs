@@ -82,12 +82,10 @@ fn connect_and_token() {
     let sb = SandboxEnv::start(|_| {});
     let file = sb.token_file("token.jwt", &sb.app_token());
     let connect = || {
-        let mut command = Command::new(sb.env.bin().join("exo"));
-        command
+        sb.exo()
             .args(["connect", "--method", "access-token", "--access-token-file"])
-            .arg(&file)
-            .envs(sb_env(&sb));
-        command
+            .arg_path(&file)
+            .into_command()
     };
     // Warm the page cache once.
     assert!(measure(connect()).success);
@@ -100,9 +98,7 @@ fn connect_and_token() {
         .collect();
     let tokens: Vec<Duration> = (0..50)
         .map(|_| {
-            let mut command = Command::new(sb.env.bin().join("exo"));
-            command.arg("token").envs(sb_env(&sb));
-            let m = measure(command);
+            let m = measure(sb.exo().args(["token"]).into_command());
             assert!(m.success && m.stdout_lines == 1, "exo token failed");
             m.wall
         })
@@ -115,20 +111,6 @@ fn connect_and_token() {
         "exo token (cached, whole process): median {} over 50 runs (target ≤ 10 ms)",
         ms(median(tokens))
     );
-}
-
-/// The environment of an `exo` of this test world talking to its sandbox.
-fn sb_env(sb: &SandboxEnv) -> Vec<(String, std::ffi::OsString)> {
-    vec![
-        ("HOME".into(), sb.env.home().into()),
-        (
-            "XDG_STATE_HOME".into(),
-            sb.env.home().join(".local/state").into(),
-        ),
-        ("XDG_DATA_HOME".into(), sb.env.data_home().into()),
-        ("EXO_SANDBOX_DIR".into(), sb.sandbox.state_dir().into()),
-        ("EXO_ENVIRONMENT".into(), "sandbox".into()),
-    ]
 }
 
 /// Get-Mailbox over 100,000 mailboxes. The sandbox runs as its own `exo-sandbox` process here:
@@ -163,16 +145,11 @@ fn get_mailbox_throughput() {
         .expect("get a token");
     assert!(token.status.success(), "exo-sandbox get-token failed");
     let exo = || {
-        let mut command = Command::new(env.bin().join("exo"));
-        command
-            .env("HOME", env.home())
-            .env("XDG_STATE_HOME", env.home().join(".local/state"))
+        env.exo()
             .env("EXO_SANDBOX_DIR", &state)
-            .env("EXO_ENVIRONMENT", "sandbox");
-        command
+            .env("EXO_ENVIRONMENT", "sandbox")
     };
-    let run = env
-        .exo()
+    let run = exo()
         .args([
             "connect",
             "--method",
@@ -180,21 +157,20 @@ fn get_mailbox_throughput() {
             "--access-token-file",
             "-",
         ])
-        .env("EXO_SANDBOX_DIR", &state)
-        .env("EXO_ENVIRONMENT", "sandbox")
         .stdin(token.stdout)
         .run();
     assert!(run.status.success(), "exo connect failed: {}", run.stderr);
     let runs: Vec<Measured> = (0..3)
         .map(|_| {
-            let mut command = exo();
-            command.args([
-                "Get-Mailbox",
-                "-ResultSize",
-                "Unlimited",
-                "--output",
-                "json",
-            ]);
+            let command = exo()
+                .args([
+                    "Get-Mailbox",
+                    "-ResultSize",
+                    "Unlimited",
+                    "--output",
+                    "json",
+                ])
+                .into_command();
             let m = measure(command);
             assert!(
                 m.success && m.stdout_lines >= 100_000,
@@ -234,11 +210,11 @@ fn fan_out() {
     println!("({tenants} connections made in {})", ms(started.elapsed()));
     let single: Vec<Duration> = (0..10)
         .map(|_| {
-            let mut command = Command::new(sb.env.bin().join("exo"));
-            command
-                .args(["Get-AcceptedDomain", "--output", "json"])
-                .envs(sb_env(&sb));
-            let m = measure(command);
+            let m = measure(
+                sb.exo()
+                    .args(["Get-AcceptedDomain", "--output", "json"])
+                    .into_command(),
+            );
             assert!(m.success);
             m.wall
         })
@@ -247,8 +223,8 @@ fn fan_out() {
     for concurrency in [16, 64] {
         let runs: Vec<Duration> = (0..3)
             .map(|_| {
-                let mut command = Command::new(sb.env.bin().join("exo"));
-                command
+                let command = sb
+                    .exo()
                     .args([
                         "Get-AcceptedDomain",
                         "--all-connections",
@@ -256,8 +232,8 @@ fn fan_out() {
                         "json",
                         "--concurrency",
                     ])
-                    .arg(concurrency.to_string())
-                    .envs(sb_env(&sb));
+                    .args([concurrency.to_string()])
+                    .into_command();
                 let m = measure(command);
                 assert!(
                     m.success && m.stdout_lines >= tenants as u64,

@@ -15,6 +15,14 @@ fn lines(stdout: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The `ExoConnection` labels of NDJSON rows.
+fn connection_labels(stdout: &str) -> HashSet<String> {
+    lines(stdout)
+        .iter()
+        .map(|r| r["ExoConnection"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn fault(kind: FaultKind, skip: u64, count: Option<u64>) -> FaultRule {
     let mut rule = FaultRule::new(kind, FaultTarget::Exchange);
     rule.skip = skip;
@@ -333,10 +341,7 @@ fn one_cmdlet_runs_on_every_connection_with_per_connection_results_and_errors() 
         ])
         .run()
         .success();
-    let seen: HashSet<String> = lines(&run.stdout)
-        .iter()
-        .map(|r| r["ExoConnection"].as_str().unwrap().to_owned())
-        .collect();
+    let seen = connection_labels(&run.stdout);
     let expected: HashSet<String> = tenants
         .iter()
         .map(|t| format!("{t}.onmicrosoft.com"))
@@ -365,10 +370,7 @@ fn one_cmdlet_runs_on_every_connection_with_per_connection_results_and_errors() 
         ])
         .run()
         .fails_with(1);
-    let seen: HashSet<String> = lines(&run.stdout)
-        .iter()
-        .map(|r| r["ExoConnection"].as_str().unwrap().to_owned())
-        .collect();
+    let seen = connection_labels(&run.stdout);
     assert_eq!(
         seen.len(),
         4,

@@ -85,15 +85,7 @@ pub fn library(crate_name: &str) -> PathBuf {
     path
 }
 
-/// `libfoo_bar.so` for `foo-bar`.
-pub fn library_file_name(name: &str) -> String {
-    format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        name.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    )
-}
+pub use exo::discovery::library_file_name;
 
 /// One test's world: its own `exo`, plugin folder and home directory.
 pub struct TestEnv {
@@ -265,6 +257,11 @@ impl Exo {
             command,
             stdin: self.stdin,
         }
+    }
+
+    /// The command as it stands, for callers that run it their own way (benchmarks).
+    pub fn into_command(self) -> Command {
+        self.command
     }
 
     /// Starts it with stdout and stderr piped, for tests that act while it runs.

@@ -101,11 +101,7 @@ pub fn run(debug: &Path, work: &Path) -> Result {
 }
 
 fn plugin_file() -> String {
-    format!(
-        "{}access_token{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    )
+    crate::library_file("access-token")
 }
 
 /// The copy's root manifest: the workspace's, with only the copied members.

@@ -126,12 +126,7 @@ fn assemble_plugins(profile_dir: &Path) -> Result {
         .map_err(|e| format!("cannot create {}: {e}", plugins.display()))?;
     set_mode(&plugins, 0o755)?;
     for name in plugin_packages()? {
-        let file = format!(
-            "{}{}{}",
-            std::env::consts::DLL_PREFIX,
-            name.replace('-', "_"),
-            std::env::consts::DLL_SUFFIX
-        );
+        let file = library_file(&name);
         let built = profile_dir.join(&file);
         let installed = plugins.join(&file);
         std::fs::copy(&built, &installed)
@@ -144,6 +139,13 @@ fn assemble_plugins(profile_dir: &Path) -> Result {
         plugins.display()
     );
     Ok(())
+}
+
+/// The library file of plugin package `name` (`libfoo_bar.so` for `foo-bar`), by the host's
+/// naming rule (`host/src/discovery.rs`; xtask stays free of the host's dependencies).
+pub(crate) fn library_file(name: &str) -> String {
+    let (prefix, suffix) = (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    format!("{prefix}{}{suffix}", name.replace('-', "_"))
 }
 
 /// The package names under `plugins/`.

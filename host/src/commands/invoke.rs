@@ -308,8 +308,7 @@ fn split(words: Vec<String>) -> Split {
             .strip_prefix("--")
             .map(|rest| rest.split_once('=').map_or(rest, |(name, _)| name));
         let short_before_cmdlet = before_cmdlet && ["-o", "-h"].contains(&word.as_str());
-        let verbosity =
-            word.len() > 1 && word.starts_with('-') && word[1..].bytes().all(|b| b == b'v');
+        let verbosity = crate::cli::is_verbosity(&word);
         match long {
             Some("plugin-dir") => split.plugin_dirs.extend(value_of(&word, &mut words)),
             Some(name) if VALUE_OPTIONS.contains(&name) => {
