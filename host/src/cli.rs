@@ -379,8 +379,13 @@ fn add_method_parameters(command: clap::Command, description: &PluginDescription
         if spec.required {
             help.push_str(" [required]");
         }
+        let aliases = spec
+            .aliases
+            .iter()
+            .map(|alias| option_name(alias.as_str(), spec.secret));
         let arg = clap::Arg::new(id.clone())
             .long(id)
+            .visible_aliases(aliases)
             .help(help)
             .help_heading(heading.clone());
         let arg = if spec.kind == ParameterKind::SWITCH && !spec.secret {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -21,41 +21,62 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// (`exchange-online.md` §3); a cmdlet gets one minute more, like the reference module.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(16 * 60);
 
-/// Builds and caches one client per trust setting, so that a process that talks to several
-/// environments still shares connections per environment.
-#[derive(Default)]
+/// Builds and caches one client per trust setting and transport, so that a process that talks
+/// to several environments still shares connections per environment. Cloning shares the cache.
+#[derive(Clone, Default)]
 pub struct Clients {
-    clients: Mutex<HashMap<Trust, reqwest::Client>>,
+    clients: Arc<Mutex<HashMap<(Trust, Transport), reqwest::Client>>>,
+}
+
+/// How a plugin's request reaches its server, beyond the environment's trust setting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Transport {
+    /// Connect directly, ignoring proxy variables.
+    pub no_proxy: bool,
+    /// Trust exactly the server certificate with this SHA-1 or SHA-256 digest.
+    pub pinned: Option<Vec<u8>>,
 }
 
 impl Clients {
     /// The client for `trust`, built on first use.
     pub fn get(&self, trust: &Trust) -> anyhow::Result<reqwest::Client> {
+        self.get_for(trust, &Transport::default())
+    }
+
+    /// The client for `trust` and `transport`, built on first use.
+    pub fn get_for(&self, trust: &Trust, transport: &Transport) -> anyhow::Result<reqwest::Client> {
         let mut clients = self
             .clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(client) = clients.get(trust) {
+        let key = (trust.clone(), transport.clone());
+        if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let client = build(trust)?;
-        clients.insert(trust.clone(), client.clone());
+        let client = build(trust, transport)?;
+        clients.insert(key, client.clone());
         Ok(client)
     }
 }
 
-fn build(trust: &Trust) -> anyhow::Result<reqwest::Client> {
+fn build(trust: &Trust, transport: &Transport) -> anyhow::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
         .user_agent(concat!("exo/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .https_only(false); // plain http is needed for managed-identity endpoints on loopback
-    let builder = match trust {
-        Trust::Platform => builder,
-        Trust::PlatformAnd(ca) => builder.tls_certs_merge(read_certificates(ca)?),
+    let builder = match (&transport.pinned, trust) {
+        (Some(digest), _) => builder.tls_backend_preconfigured(pinning::client_config(digest)?),
+        (None, Trust::Platform) => builder,
+        (None, Trust::PlatformAnd(ca)) => builder.tls_certs_merge(read_certificates(ca)?),
         // The sandbox listens on loopback only: a proxy could not reach it.
-        Trust::Only(ca) => builder.tls_certs_only(read_certificates(ca)?).no_proxy(),
+        (None, Trust::Only(ca)) => builder.tls_certs_only(read_certificates(ca)?).no_proxy(),
+    };
+    let builder = if transport.no_proxy {
+        builder.no_proxy()
+    } else {
+        builder
     };
     builder.build().context("cannot initialise the HTTP client")
 }
@@ -71,6 +92,90 @@ fn read_certificates(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
         path.display()
     );
     Ok(certificates)
+}
+
+/// Pinning a server certificate by thumbprint, for servers whose self-signed certificate is
+/// announced out of band (Service Fabric's managed-identity endpoint).
+mod pinning {
+    use std::sync::Arc;
+
+    use anyhow::Context as _;
+    use aws_lc_rs::digest;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::WebPkiSupportedAlgorithms;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, Error, SignatureScheme};
+
+    /// A TLS configuration that accepts exactly the certificate whose SHA-1 (20 bytes) or
+    /// SHA-256 (32 bytes) digest is `pinned`, and still checks that the server holds its key.
+    pub fn client_config(pinned: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = PinnedCertificate {
+            pinned: pinned.to_vec(),
+            algorithms: provider.signature_verification_algorithms,
+        };
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("cannot configure TLS")?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
+    #[derive(Debug)]
+    struct PinnedCertificate {
+        pinned: Vec<u8>,
+        algorithms: WebPkiSupportedAlgorithms,
+    }
+
+    impl ServerCertVerifier for PinnedCertificate {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, Error> {
+            let algorithm = if self.pinned.len() == 20 {
+                &digest::SHA1_FOR_LEGACY_USE_ONLY
+            } else {
+                &digest::SHA256
+            };
+            let actual = digest::digest(algorithm, end_entity.as_ref());
+            if actual.as_ref() == self.pinned.as_slice() {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(Error::General(
+                    "the server's certificate does not have the pinned thumbprint".into(),
+                ))
+            }
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    }
 }
 
 /// Parameter and field names whose values are secrets, in forms, queries and JSON, compared

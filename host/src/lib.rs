@@ -2,19 +2,22 @@
 //!
 //! The host is thin: it parses the command line ([`cli`]), finds and loads the one plugin a
 //! command needs ([`discovery`], [`loader`]), lends it the host's services ([`services`],
-//! [`http`]) on a blocking thread, and hands the tokens to the session core.
+//! [`http`], [`redirect`]) on a blocking thread through [`plugin_runtime`], and hands the tokens
+//! to the session core.
 
 pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod discovery;
+pub mod hints;
 pub mod http;
 pub mod loader;
 pub mod logging;
 pub mod output;
 pub mod parameters;
+pub mod plugin_runtime;
+pub mod redirect;
 pub mod render;
-pub mod renewer;
 pub mod select;
 pub mod services;
 
@@ -59,6 +62,6 @@ pub(crate) fn exit_with(error: &clap::Error) -> ! {
 
 /// Prints `error` with its causes on one line and fails.
 fn report(error: &anyhow::Error) -> ExitCode {
-    eprintln!("exo: error: {error:#}");
+    eprintln!("exo: error: {}", hints::describe(error));
     ExitCode::FAILURE
 }

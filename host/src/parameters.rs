@@ -1,7 +1,9 @@
 //! Turning a login method's parameters into values: from the command line, a secret file or
 //! stdin, an environment variable, or a prompt.
 //!
-//! Where each value came from is kept as a [`Source`], without the secret itself, so that a
+//! Each value is checked against its kind first (a whole number, an absolute URL, a path made
+//! absolute, bytes for a binary secret such as a PFX file), so a plugin never sees a malformed
+//! one. Where each value came from is kept as a [`Source`], without the secret itself, so that a
 //! silent renewal can read a secret again from the same file or variable (a rotated token file
 //! keeps a connection alive) and so that nothing secret is ever stored with the connection.
 
@@ -9,14 +11,16 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use plugin_abi::{ParameterSpec, ParameterValue};
+use plugin_abi::{ParameterKind, ParameterSpec, ParameterValue};
 use session::connection::{MethodParameter, ParameterSource as Source};
 use zeroize::Zeroizing;
 
 use crate::cli::{GivenParameter, option_name};
 
-/// The largest secret file exo reads (a JWT or a password is far smaller).
+/// The largest text secret exo reads (a JWT or a password is far smaller).
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
+/// The largest binary secret exo reads (a PKCS#12 file with a long chain is a few KiB).
+const MAX_BINARY_SECRET_BYTES: u64 = 1024 * 1024;
 
 /// A parameter's value and where it came from.
 pub struct Resolved {
@@ -39,8 +43,8 @@ impl Drop for Resolved {
     fn drop(&mut self) {
         use zeroize::Zeroize as _;
         for value in &mut self.values {
-            let mut text = std::mem::take(&mut value.value).into_string();
-            text.zeroize();
+            let mut bytes = std::mem::take(&mut value.value).into_vec();
+            bytes.zeroize();
         }
     }
 }
@@ -51,7 +55,8 @@ pub trait SecretPrompt {
     fn ask(&self, name: &str) -> anyhow::Result<Option<Zeroizing<String>>>;
 }
 
-/// Resolves `specs` from what was `given` on the command line, the environment, and `prompt`.
+/// Resolves `specs` from what was `given` on the command line, the environment, and `prompt`,
+/// checking each value against its kind before any plugin sees it.
 pub fn resolve(
     specs: &[ParameterSpec],
     given: &[GivenParameter],
@@ -64,7 +69,9 @@ pub fn resolve(
     let mut stdin_used = false;
     for spec in specs {
         let name = spec.name.as_str();
+        let binary = spec.secret && spec.kind == ParameterKind::BYTES;
         let env_var = spec.env_var.as_ref().map(|v| v.to_string()).into_option();
+        let option = format!("--{}", option_name(name, spec.secret));
         let (value, source) = if let Some(given) = given.iter().find(|g| g.name == name) {
             if spec.secret {
                 if given.value == "-" {
@@ -72,22 +79,20 @@ pub fn resolve(
                         bail!("only one secret can be read from stdin");
                     }
                     stdin_used = true;
-                    (
-                        read_stdin().with_context(|| format!("--{}", option_name(name, true)))?,
-                        Source::Stdin,
-                    )
+                    let value = read_secret(std::io::stdin().lock(), binary)
+                        .with_context(|| format!("{option}: cannot read the secret from stdin"))?;
+                    (value, Source::Stdin)
                 } else {
                     // Kept absolute: a renewal may run from another directory.
-                    let path =
-                        std::path::absolute(PathBuf::from(&given.value)).with_context(|| {
-                            format!("--{}: not a usable path", option_name(name, true))
-                        })?;
-                    (read_secret_file(&path)?, Source::File(path))
+                    let path = std::path::absolute(PathBuf::from(&given.value))
+                        .with_context(|| format!("{option}: not a usable path"))?;
+                    (read_secret_file(&path, binary)?, Source::File(path))
                 }
             } else {
+                let value = checked(spec, &given.value).with_context(|| option.clone())?;
                 (
-                    Zeroizing::new(given.value.clone()),
-                    Source::Value(given.value.clone()),
+                    Zeroizing::new(value.clone().into_bytes()),
+                    Source::Value(value),
                 )
             }
         } else if let Some(value) = env_var
@@ -95,13 +100,23 @@ pub fn resolve(
             .and_then(|var| std::env::var(var).ok())
             .filter(|v| !v.is_empty())
         {
-            (
-                Zeroizing::new(value),
-                Source::Env(env_var.clone().unwrap_or_default()),
-            )
-        } else if spec.secret && spec.required {
+            let var = env_var.clone().unwrap_or_default();
+            let value = Zeroizing::new(value);
+            let value = if binary {
+                decode_base64(&value).with_context(|| format!("{var} (for {option})"))?
+            } else if spec.secret {
+                Zeroizing::new(value.as_bytes().to_vec())
+            } else {
+                Zeroizing::new(
+                    checked(spec, &value)
+                        .with_context(|| var.clone())?
+                        .into_bytes(),
+                )
+            };
+            (value, Source::Env(var))
+        } else if spec.secret && spec.required && !binary {
             match prompt.ask(name)? {
-                Some(value) => (value, Source::Prompt),
+                Some(value) => (Zeroizing::new(value.as_bytes().to_vec()), Source::Prompt),
                 None => bail!("{}", missing(spec, env_var.as_deref())),
             }
         } else if spec.required {
@@ -111,14 +126,58 @@ pub fn resolve(
         };
         resolved.values.push(ParameterValue {
             name: name.into(),
-            value: value.as_str().into(),
+            value: value.as_slice().into(),
         });
         resolved.sources.push(MethodParameter {
             name: name.to_owned(),
             source,
+            binary,
         });
     }
     Ok(resolved)
+}
+
+/// A non-secret value checked against its kind: a whole number, an absolute http(s) URL
+/// without credentials, or a path made absolute.
+fn checked(spec: &ParameterSpec, value: &str) -> anyhow::Result<String> {
+    match spec.kind {
+        ParameterKind::INTEGER => {
+            value
+                .parse::<u64>()
+                .with_context(|| format!("'{}' is not a whole number", shown(value)))?;
+            Ok(value.to_owned())
+        }
+        ParameterKind::URL => {
+            let url = url::Url::parse(value)
+                .with_context(|| format!("'{}' is not an absolute URL", shown(value)))?;
+            if !matches!(url.scheme(), "https" | "http") {
+                bail!("'{}' is not an http or https URL", shown(value));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                bail!("the URL must not carry a user name or password");
+            }
+            Ok(value.to_owned())
+        }
+        ParameterKind::PATH => {
+            if value.is_empty() {
+                bail!("the path is empty");
+            }
+            let path = std::path::absolute(value)
+                .with_context(|| format!("'{}' is not a usable path", shown(value)))?;
+            Ok(path.to_string_lossy().into_owned())
+        }
+        _ => Ok(value.to_owned()),
+    }
+}
+
+/// A value for an error message: control characters escaped, long values cut.
+fn shown(value: &str) -> String {
+    let escaped: String = value.chars().flat_map(char::escape_debug).collect();
+    if escaped.chars().count() > 80 {
+        escaped.chars().take(80).collect::<String>() + "…"
+    } else {
+        escaped
+    }
 }
 
 /// Reads the parameters again from their recorded sources, for a silent renewal. Values that
@@ -129,19 +188,34 @@ pub fn reread(sources: &[MethodParameter]) -> Resolved {
         values: Vec::new(),
         sources: sources.to_vec(),
     };
-    for MethodParameter { name, source } in sources {
+    for MethodParameter {
+        name,
+        source,
+        binary,
+    } in sources
+    {
         let value = match source {
-            Source::Value(value) => Some(Zeroizing::new(value.clone())),
-            Source::File(path) => read_secret_file(path)
+            Source::Value(value) => Some(Zeroizing::new(value.clone().into_bytes())),
+            Source::File(path) => read_secret_file(path, *binary)
                 .map_err(|e| tracing::warn!(target: "exo::renew", "cannot read --{name}-file again: {e:#}"))
                 .ok(),
-            Source::Env(var) => std::env::var(var).ok().filter(|v| !v.is_empty()).map(Zeroizing::new),
+            Source::Env(var) => std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .and_then(|v| {
+                    let v = Zeroizing::new(v);
+                    if *binary {
+                        decode_base64(&v).ok()
+                    } else {
+                        Some(Zeroizing::new(v.as_bytes().to_vec()))
+                    }
+                }),
             Source::Stdin | Source::Prompt => None,
         };
         if let Some(value) = value {
             resolved.values.push(ParameterValue {
                 name: name.as_str().into(),
-                value: value.as_str().into(),
+                value: value.as_slice().into(),
             });
         }
     }
@@ -156,8 +230,9 @@ fn missing(spec: &ParameterSpec, env_var: Option<&str>) -> String {
     }
 }
 
-/// Reads a secret file: at most 64 KiB, one trailing line break removed.
-fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+/// Reads a secret file: at most 64 KiB of UTF-8 text with one trailing line break removed, or,
+/// when `binary`, at most 1 MiB of bytes as they are.
+fn read_secret_file(path: &Path, binary: bool) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     // Someone who passes the secret itself where a path belongs must not see it echoed.
     let shown = if crate::http::looks_like_secret(&path.to_string_lossy()) {
         "given (which looks like a token, not a path: pass the path of a file that holds it)"
@@ -167,18 +242,25 @@ fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     };
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot read the secret file {shown}"))?;
-    read_secret(file).with_context(|| format!("cannot use the secret file {shown}"))
+    read_secret(file, binary).with_context(|| format!("cannot use the secret file {shown}"))
 }
 
-fn read_stdin() -> anyhow::Result<Zeroizing<String>> {
-    read_secret(std::io::stdin().lock()).context("cannot read the secret from stdin")
-}
-
-fn read_secret(reader: impl std::io::Read) -> anyhow::Result<Zeroizing<String>> {
+fn read_secret(reader: impl std::io::Read, binary: bool) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let limit = if binary {
+        MAX_BINARY_SECRET_BYTES
+    } else {
+        MAX_SECRET_BYTES
+    };
     let mut bytes = Zeroizing::new(Vec::new());
-    reader.take(MAX_SECRET_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_SECRET_BYTES {
-        bail!("it is larger than {} KiB", MAX_SECRET_BYTES / 1024);
+    reader.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        bail!("it is larger than {} KiB", limit / 1024);
+    }
+    if bytes.is_empty() {
+        bail!("it is empty");
+    }
+    if binary {
+        return Ok(bytes);
     }
     let text = std::str::from_utf8(&bytes).context("it is not UTF-8 text")?;
     let text = text
@@ -188,7 +270,18 @@ fn read_secret(reader: impl std::io::Read) -> anyhow::Result<Zeroizing<String>> 
     if text.is_empty() {
         bail!("it is empty");
     }
-    Ok(Zeroizing::new(text.to_owned()))
+    Ok(Zeroizing::new(text.as_bytes().to_vec()))
+}
+
+/// A binary secret given in an environment variable, which holds it in base64.
+fn decode_base64(text: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    use base64::Engine as _;
+    let compact: Zeroizing<String> =
+        Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect());
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|_| anyhow::anyhow!("a binary secret in a variable must be base64"))
 }
 
 #[cfg(test)]

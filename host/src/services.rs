@@ -1,46 +1,66 @@
-//! The host services a plugin calls back into: HTTP, prompts, browser, messages, logging and
-//! cancellation.
+//! The host services a plugin calls back into: HTTP, prompts, browser, messages, logging,
+//! cancellation, cancellable sleep and the loopback redirect listener.
 //!
 //! Plugin calls run on a blocking thread; HTTP requests are sent on the host's tokio runtime
-//! through the process's shared client (see [`crate::http`]). Prompts read the controlling
-//! terminal, never stdin, which may carry a piped secret.
+//! through the process's shared clients (see [`crate::http`]), one per trust setting and
+//! transport (no proxy, a pinned certificate). Prompts read the controlling terminal, never
+//! stdin, which may carry a piped secret.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use plugin_abi::{self as abi, ErrorKind, HostServices, LogLevel, PluginError};
+use session::environment::Trust;
 
-use crate::http::{redact_body, redact_header, redact_url};
+use crate::http::{Clients, Transport, redact_body, redact_header, redact_url};
+use crate::redirect::{self, RedirectError};
 
 /// The services lent to one plugin call.
 pub struct Services {
-    http: reqwest::Client,
+    clients: Clients,
+    trust: Trust,
     runtime: tokio::runtime::Handle,
     method_id: String,
     interactive: bool,
     cancelled: Arc<AtomicBool>,
+    listener: Mutex<Option<redirect::Listener>>,
 }
 
 impl Services {
-    /// Services for the plugin of `method_id`; `interactive` allows prompts and a browser.
+    /// Services for the plugin of `method_id`, sending HTTP through `clients` with `trust`;
+    /// `interactive` allows prompts and a browser.
     pub fn new(
-        http: reqwest::Client,
-        runtime: tokio::runtime::Handle,
+        clients: Clients,
+        trust: Trust,
         method_id: &str,
         interactive: bool,
         cancelled: Arc<AtomicBool>,
     ) -> Self {
         Self {
-            http,
-            runtime,
+            clients,
+            trust,
+            runtime: tokio::runtime::Handle::current(),
             method_id: method_id.to_owned(),
             interactive,
             cancelled,
+            listener: Mutex::new(None),
         }
+    }
+
+    fn transport(request: &abi::HttpRequest) -> Result<Transport, PluginError> {
+        let pinned = if request.pinned_thumbprint.is_empty() {
+            None
+        } else {
+            Some(parse_thumbprint(&request.pinned_thumbprint)?)
+        };
+        Ok(Transport {
+            no_proxy: request.no_proxy,
+            pinned,
+        })
     }
 
     async fn send(&self, request: abi::HttpRequest) -> Result<abi::HttpResponse, PluginError> {
@@ -57,6 +77,11 @@ impl Services {
             )
         })?;
         ensure_transport_allowed(&url)?;
+        let transport = Self::transport(&request)?;
+        let http = self
+            .clients
+            .get_for(&self.trust, &transport)
+            .map_err(|e| error(ErrorKind::NETWORK, format!("{e:#}")))?;
         let logged_url = redact_url(url.as_str());
         let content_type = header(&request.headers, "content-type");
         tracing::debug!(target: "exo::http", plugin = %self.method_id, "→ {method} {logged_url}");
@@ -65,9 +90,12 @@ impl Services {
         }
         tracing::trace!(target: "exo::http", "→ {}", redact_body(content_type, &request.body));
 
-        let mut builder = self.http.request(method, url);
+        let mut builder = http.request(method, url);
         for h in request.headers.iter() {
             builder = builder.header(h.name.as_str(), h.value.as_str());
+        }
+        if request.timeout_ms > 0 {
+            builder = builder.timeout(Duration::from_millis(request.timeout_ms));
         }
         let started = Instant::now();
         let response = builder
@@ -132,9 +160,17 @@ impl Services {
 impl HostServices for Services {
     fn http(&self, request: abi::HttpRequest) -> RResult<abi::HttpResponse, PluginError> {
         if self.cancelled.load(Ordering::Relaxed) {
-            return RResult::RErr(error(ErrorKind::CANCELLED, "cancelled".into()));
+            return RResult::RErr(cancelled());
         }
-        self.runtime.block_on(self.send(request)).into()
+        let cancelled = &self.cancelled;
+        self.runtime
+            .block_on(async {
+                tokio::select! {
+                    response = self.send(request) => response,
+                    () = until_cancelled(cancelled) => Err(self::cancelled()),
+                }
+            })
+            .into()
     }
 
     fn prompt_text(&self, prompt: RStr<'_>) -> RResult<RString, PluginError> {
@@ -181,6 +217,62 @@ impl HostServices for Services {
 
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    fn sleep(&self, milliseconds: u64) -> RResult<(), PluginError> {
+        let cancelled = &self.cancelled;
+        self.runtime
+            .block_on(async {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(milliseconds)) => Ok(()),
+                    () = until_cancelled(cancelled) => Err(self::cancelled()),
+                }
+            })
+            .into()
+    }
+
+    fn listen_for_redirect(&self) -> RResult<RString, PluginError> {
+        let bound = self.require_interaction("a browser").and_then(|()| {
+            self.runtime
+                .block_on(redirect::Listener::bind())
+                .map_err(|e| error(ErrorKind::NETWORK, e.to_string()))
+        });
+        match bound {
+            Ok(listener) => {
+                let uri = RString::from(listener.redirect_uri.as_str());
+                tracing::debug!(target: "exo::redirect", "listening for the sign-in redirect on {uri}");
+                *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+                RResult::ROk(uri)
+            }
+            Err(e) => RResult::RErr(e),
+        }
+    }
+
+    fn wait_for_redirect(&self, wait: abi::RedirectWait) -> RResult<RString, PluginError> {
+        let listener = {
+            let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.take() {
+                Some(listener) if listener.redirect_uri == wait.redirect_uri.as_str() => listener,
+                other => {
+                    *slot = other;
+                    return RResult::RErr(error(
+                        ErrorKind::INVALID_INPUT,
+                        "wait_for_redirect: no listener for that redirect URI; call \
+                         listen_for_redirect first"
+                            .into(),
+                    ));
+                }
+            }
+        };
+        let timeout = Duration::from_millis(wait.timeout_ms);
+        self.runtime
+            .block_on(listener.wait(&wait.state, timeout, &self.cancelled))
+            .map(RString::from)
+            .map_err(|e| match e {
+                RedirectError::Cancelled => cancelled(),
+                other => error(ErrorKind::NETWORK, other.to_string()),
+            })
+            .into()
     }
 
     fn call(&self, service: RStr<'_>, _payload: RSlice<'_, u8>) -> RResult<RVec<u8>, PluginError> {
@@ -296,6 +388,40 @@ fn open_in_browser(url: &str) -> Result<(), PluginError> {
                 format!("cannot open a browser ({e}); set BROWSER or open the URL yourself"),
             )
         })
+}
+
+/// Resolves once `cancelled` is set (polled: the flag is set by the Ctrl-C handler).
+async fn until_cancelled(cancelled: &AtomicBool) {
+    while !cancelled.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn cancelled() -> PluginError {
+    error(ErrorKind::CANCELLED, "cancelled".into())
+}
+
+/// A hex SHA-1 (40 digits) or SHA-256 (64 digits) thumbprint; case, `:` and spaces ignored.
+fn parse_thumbprint(text: &str) -> Result<Vec<u8>, PluginError> {
+    let digits: String = text
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    let bytes: Option<Vec<u8>> = digits.len().is_multiple_of(2)
+        .then(|| {
+            (0..digits.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    match bytes {
+        Some(bytes) if bytes.len() == 20 || bytes.len() == 32 => Ok(bytes),
+        _ => Err(error(
+            ErrorKind::INVALID_INPUT,
+            "a pinned thumbprint must be a hex SHA-1 (40 digits) or SHA-256 (64 digits)".into(),
+        )),
+    }
 }
 
 fn error(kind: ErrorKind, message: String) -> PluginError {

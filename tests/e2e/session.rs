@@ -341,7 +341,8 @@ fn a_damaged_cache_is_reported_never_overwritten_and_can_be_reset() {
         .connect_with("another.jwt", &sb.app_token(), &[])
         .fails_with(1);
     assert!(
-        run.stderr.contains("exo left it untouched"),
+        run.stderr.contains("it was left untouched")
+            && run.stderr.contains("`exo disconnect --all` moves it aside"),
         "{}",
         run.stderr
     );

@@ -64,7 +64,11 @@ pub type HostRef<'a> = HostServices_TO<'a, abi_stable::sabi_types::RRef<'a, ()>>
 
 /// What a plugin implements: one login method.
 ///
-/// The host calls these methods on a blocking thread, never concurrently for one flow.
+/// The host calls these methods on blocking threads, and **may call them concurrently** on one
+/// flow: renewing several connections of the same method at once (`--all-connections`) runs one
+/// `renew` per connection in parallel. Each call gets its own [`HostServices`], valid for that
+/// call only. The `Send + Sync` bound makes the plugin's side of this contract a compile-time
+/// check.
 #[sabi_trait]
 pub trait LoginFlow: Send + Sync + 'static {
     /// Who the plugin is and which parameters it takes.
@@ -101,8 +105,9 @@ pub trait LoginFlow: Send + Sync + 'static {
 
 /// What the host implements for the plugin: everything that touches the outside world.
 ///
-/// Plugins link no HTTP stack and own no terminal: proxy, TLS roots, timeouts, redaction and
-/// prompting are the host's, the same for every plugin.
+/// Plugins link no HTTP stack, bind no socket and own no terminal: proxy, TLS roots, timeouts,
+/// redaction, the loopback redirect listener and prompting are the host's, the same for every
+/// plugin.
 #[sabi_trait]
 pub trait HostServices: Sync {
     /// Sends one HTTP request. Redirects are never followed; the plugin sees them.
@@ -123,9 +128,26 @@ pub trait HostServices: Sync {
     /// Logs a line at `level` under `target` through the host's logger.
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>);
 
-    /// True once the user asked to stop (Ctrl-C); long waits should poll it and return
+    /// True once the user asked to stop (Ctrl-C); long work should poll it and return
     /// `CANCELLED`.
     fn is_cancelled(&self) -> bool;
+
+    /// Waits `milliseconds`, or less: returns `CANCELLED` as soon as the user cancels. Device-code
+    /// polling and retry back-off wait with this, never with `std::thread::sleep`.
+    fn sleep(&self, milliseconds: u64) -> RResult<(), PluginError>;
+
+    /// Starts listening for one browser redirect on `http://127.0.0.1:<ephemeral port>/` and
+    /// returns that redirect URI. The listener binds the IPv4 loopback address only and lives
+    /// until [`HostServices::wait_for_redirect`] returns or the call that opened it ends.
+    fn listen_for_redirect(&self) -> RResult<RString, PluginError>;
+
+    /// Waits for the redirect that [`HostServices::listen_for_redirect`] announced: the first
+    /// request to its path whose `state` query parameter equals `wait.state`. Requests without
+    /// that state get HTTP 400 and are ignored. The browser is answered with a short page saying
+    /// the window can be closed, or the `error_description` when the redirect carries an `error`.
+    /// Returns the redirect's raw query string (`code=…&state=…`). Fails with `CANCELLED` on
+    /// Ctrl-C and with `NETWORK` after `wait.timeout_ms`.
+    fn wait_for_redirect(&self, wait: RedirectWait) -> RResult<RString, PluginError>;
 
     /// A host service added after ABI 1.0, named `service`, with a serialized `payload` (JSON
     /// unless the service says otherwise). Hosts answer [`ErrorKind::UNSUPPORTED`] for names they
@@ -133,6 +155,20 @@ pub trait HostServices: Sync {
     /// [`LoginRequest::host_capabilities`].
     #[sabi(last_prefix_field)]
     fn call(&self, service: RStr<'_>, payload: RSlice<'_, u8>) -> RResult<RVec<u8>, PluginError>;
+}
+
+/// What [`HostServices::wait_for_redirect`] waits for.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct RedirectWait {
+    /// The URI [`HostServices::listen_for_redirect`] returned.
+    pub redirect_uri: RString,
+    /// The `state` the authorization request carried; only a redirect with it is accepted.
+    pub state: RString,
+    /// How long to wait at most, in milliseconds.
+    pub timeout_ms: u64,
+    /// JSON object for fields added after ABI 1.0; `""` or `"{}"` when none.
+    pub extensions: RString,
 }
 
 /// A plugin's description of itself.
@@ -173,11 +209,14 @@ pub struct ParameterSpec {
     pub secret: bool,
     /// Environment variable the host reads when the parameter is not given.
     pub env_var: ROption<RString>,
+    /// Other names the host accepts for it (`upn` for `user-principal-name`).
+    pub aliases: RVec<RString>,
     /// One line for `--help`.
     pub help: RString,
 }
 
-/// The kind of value a parameter takes. Unknown kinds are treated as [`ParameterKind::STRING`].
+/// The kind of value a parameter takes, which the host validates before the plugin runs.
+/// Unknown kinds are treated as [`ParameterKind::STRING`].
 #[repr(transparent)]
 #[derive(StableAbi, Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ParameterKind(pub u32);
@@ -185,14 +224,18 @@ pub struct ParameterKind(pub u32);
 impl ParameterKind {
     /// Free text.
     pub const STRING: Self = Self(0);
-    /// A file system path.
+    /// A file system path; the host makes it absolute, so that a renewal running from another
+    /// directory finds the same file.
     pub const PATH: Self = Self(1);
     /// A flag without a value; its value is `"true"` when given.
     pub const SWITCH: Self = Self(2);
-    /// A non-negative integer.
+    /// A non-negative integer that fits in 64 bits, in decimal.
     pub const INTEGER: Self = Self(3);
-    /// An absolute URL.
+    /// An absolute `http` or `https` URL.
     pub const URL: Self = Self(4);
+    /// Bytes that need not be text, such as a PKCS#12 (PFX) file. Only meaningful for a secret,
+    /// which the host reads from a file, stdin or a (base64) environment variable.
+    pub const BYTES: Self = Self(5);
 }
 
 /// What the host asks of a plugin.
@@ -226,8 +269,8 @@ pub struct LoginRequest {
 pub struct ParameterValue {
     /// The parameter's name as in its [`ParameterSpec`].
     pub name: RString,
-    /// Its value; `"true"` for a switch.
-    pub value: RString,
+    /// Its value: UTF-8 text for every kind but [`ParameterKind::BYTES`]; `true` for a switch.
+    pub value: RVec<u8>,
 }
 
 /// The tokens a login produced.
@@ -252,6 +295,12 @@ pub struct TokenGrant {
     pub tenant_id: RString,
     /// The authority that issued it.
     pub authority: RString,
+    /// Non-secret state the plugin needs again when it renews (which managed-identity source
+    /// answered, the token endpoint discovery found): a JSON object, `""` when none. The host
+    /// keeps it with the connection and hands it back in `previous` to [`LoginFlow::renew`].
+    /// It is kept like the connection's other metadata, not like a token, so it must never hold
+    /// a secret; the host refuses state that looks like a token or is larger than 16 KiB.
+    pub state: RString,
     /// JSON object for fields added after ABI 1.0; `""` or `"{}"` when none.
     pub extensions: RString,
 }
@@ -350,6 +399,16 @@ pub struct HttpRequest {
     pub headers: RVec<HttpHeader>,
     /// Request body, possibly empty.
     pub body: RVec<u8>,
+    /// The longest the whole request may take, connecting included, in milliseconds; 0 means
+    /// the host's default. A managed-identity probe uses about a second.
+    pub timeout_ms: u64,
+    /// Connect directly, never through a proxy from the environment (for loopback and
+    /// link-local endpoints such as the managed-identity ones).
+    pub no_proxy: bool,
+    /// When not empty, trust exactly the server certificate with this thumbprint (hex SHA-1 or
+    /// SHA-256 of its DER, case and `:` ignored) instead of the host's trust store; for servers
+    /// with a self-signed certificate announced out of band (Service Fabric managed identity).
+    pub pinned_thumbprint: RString,
 }
 
 /// An HTTP response the host received.
@@ -390,6 +449,9 @@ pub mod capability {
     pub const HOST_PROMPT: &str = "prompt";
     /// Host: `open_browser` can open a browser.
     pub const HOST_BROWSER: &str = "browser";
+    /// Plugin: signs in with a certificate (shown as `CertificateAuthentication` in
+    /// `exo connections`).
+    pub const CERTIFICATE: &str = "certificate";
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 use std::ptr::NonNull;
+use std::time::Duration;
 
 use abi_stable::std_types::{RResult, RString, RVec};
 use plugin_abi::{self as abi, HostRef, LogLevel};
@@ -36,12 +37,27 @@ impl<'a> Host<'a> {
     /// Sends an HTTP request through the host (proxy, TLS, timeouts and redaction are the
     /// host's). Redirects are returned, not followed.
     pub fn http(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Error> {
+        self.send(request, &HttpOptions::default())
+    }
+
+    /// Sends an HTTP request with per-request `options` (a short timeout, no proxy, a pinned
+    /// server certificate).
+    pub fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        options: &HttpOptions,
+    ) -> Result<http::Response<Vec<u8>>, Error> {
         let (parts, body) = request.into_parts();
         let raw = abi::HttpRequest {
             method: parts.method.as_str().into(),
             url: parts.uri.to_string().into(),
             headers: headers_to_abi(&parts.headers),
             body: body.into(),
+            timeout_ms: options.timeout.map_or(0, |t| {
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+            }),
+            no_proxy: options.no_proxy,
+            pinned_thumbprint: options.pinned_thumbprint.as_deref().unwrap_or("").into(),
         };
         let response = into_result(self.raw.http(raw))?;
         let mut builder = http::Response::builder().status(response.status);
@@ -51,6 +67,21 @@ impl<'a> Host<'a> {
         builder
             .body(response.body.into_vec())
             .map_err(|e| Error::network(format!("the host returned a malformed response: {e}")))
+    }
+
+    /// Waits `duration`, or returns [`crate::ErrorKind::Cancelled`] as soon as the user cancels.
+    pub fn sleep(&self, duration: Duration) -> Result<(), Error> {
+        let milliseconds = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        into_result(self.raw.sleep(milliseconds))
+    }
+
+    /// Starts the host's loopback listener for one browser redirect; see [`RedirectListener`].
+    pub fn listen_for_redirect(&self) -> Result<RedirectListener<'_, 'a>, Error> {
+        let redirect_uri = into_result(self.raw.listen_for_redirect())?.into_string();
+        Ok(RedirectListener {
+            host: self,
+            redirect_uri,
+        })
     }
 
     /// Asks the user for a line of text.
@@ -93,7 +124,86 @@ impl<'a> Host<'a> {
 
     /// An `oauth2` HTTP client that sends through this host.
     pub fn http_client(&self) -> crate::HostHttpClient<'_, 'a> {
-        crate::HostHttpClient::new(self)
+        crate::HostHttpClient::new(self, HttpOptions::default())
+    }
+}
+
+/// Per-request HTTP settings; the default is the host's.
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// The longest the whole request may take, connecting included.
+    pub timeout: Option<Duration>,
+    /// Connect directly, never through a proxy (loopback and link-local endpoints).
+    pub no_proxy: bool,
+    /// Trust exactly the server certificate with this hex SHA-1 or SHA-256 thumbprint.
+    pub pinned_thumbprint: Option<String>,
+}
+
+/// The host's loopback listener for one browser redirect (authorization code flow).
+///
+/// Put [`RedirectListener::redirect_uri`] in the authorization request, open the browser, then
+/// [`RedirectListener::wait`] for the redirect that carries your `state`.
+pub struct RedirectListener<'h, 'a> {
+    host: &'h Host<'a>,
+    redirect_uri: String,
+}
+
+impl RedirectListener<'_, '_> {
+    /// `http://127.0.0.1:<port>/`.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Waits at most `timeout` for the redirect whose `state` matches, and returns its query
+    /// parameters. A redirect that carries an OAuth `error` becomes an [`Error`] (see
+    /// [`crate::idp`]); the authorization code itself is zeroized when dropped.
+    pub fn wait(self, state: &str, timeout: Duration) -> Result<RedirectQuery, Error> {
+        let wait = abi::RedirectWait {
+            redirect_uri: self.redirect_uri.as_str().into(),
+            state: state.into(),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            extensions: RString::new(),
+        };
+        let query =
+            Zeroizing::new(into_result(self.host.raw.wait_for_redirect(wait))?.into_string());
+        let query = RedirectQuery::parse(&query);
+        match query.get("error") {
+            Some(error) => Err(crate::idp::redirect_error(
+                error,
+                query.get("error_description").unwrap_or_default(),
+            )),
+            None => Ok(query),
+        }
+    }
+}
+
+/// The query parameters of a redirect; values are zeroized when dropped.
+pub struct RedirectQuery(Vec<(String, Zeroizing<String>)>);
+
+impl RedirectQuery {
+    fn parse(query: &str) -> Self {
+        Self(
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(name, value)| (name.into_owned(), Zeroizing::new(value.into_owned())))
+                .collect(),
+        )
+    }
+
+    /// The value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+impl std::fmt::Debug for RedirectQuery {
+    /// Names only: the code is a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
     }
 }
 

@@ -1,16 +1,22 @@
 //! An `oauth2` HTTP client that sends every request through the host.
 
-use crate::{Error, Host};
+use crate::{Error, Host, HttpOptions};
 
-/// Implements [`oauth2::SyncHttpClient`] over [`Host::http`], so that plugins use the `oauth2`
+/// Implements [`oauth2::SyncHttpClient`] over [`Host::send`], so that plugins use the `oauth2`
 /// crate's flows without linking an HTTP stack.
 pub struct HostHttpClient<'h, 'a> {
     host: &'h Host<'a>,
+    options: HttpOptions,
 }
 
 impl<'h, 'a> HostHttpClient<'h, 'a> {
-    pub(crate) fn new(host: &'h Host<'a>) -> Self {
-        Self { host }
+    pub(crate) fn new(host: &'h Host<'a>, options: HttpOptions) -> Self {
+        Self { host, options }
+    }
+
+    /// The same client, sending with `options`.
+    pub fn with_options(self, options: HttpOptions) -> Self {
+        Self { options, ..self }
     }
 }
 
@@ -23,6 +29,6 @@ impl oauth2::SyncHttpClient for HostHttpClient<'_, '_> {
     type Error = HttpError;
 
     fn call(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, Self::Error> {
-        Ok(self.host.http(request)?)
+        Ok(self.host.send(request, &self.options)?)
     }
 }

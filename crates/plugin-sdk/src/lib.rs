@@ -33,12 +33,18 @@
 //! What the SDK does for you:
 //! - every entry point runs under `catch_unwind`: a panic becomes an [`ErrorKind::Internal`]
 //!   error carrying the panic message, and the host keeps running;
-//! - [`Host`] gives safe access to the host's services (HTTP, prompts, browser, messages,
-//!   cancellation), and [`HostHttpClient`] plugs the host's HTTP into the `oauth2` crate;
+//! - [`Host`] gives safe access to the host's services: HTTP with per-request
+//!   [`HttpOptions`] (timeout, no proxy, a pinned certificate), prompts, the browser, messages,
+//!   a cancellable [`Host::sleep`], and the loopback [`RedirectListener`] for browser sign-in;
+//!   [`HostHttpClient`] plugs the host's HTTP into the `oauth2` crate;
 //! - `log::info!` and friends inside the plugin are forwarded to the host's logger;
+//! - [`idp`] turns identity-provider error bodies (RFC 6749, AADSTS codes) into one-line errors
+//!   that say what to do;
+//! - [`certificate`] loads certificates (PKCS#12, PEM) and signs JWT client assertions;
 //! - [`claims`] reads the claims of a JWT (without verifying it) to describe an account.
 //!
-//! The plugin API is synchronous: the host runs each call on a blocking thread.
+//! The plugin API is synchronous: the host runs each call on a blocking thread, and may run
+//! several calls of one plugin at once (renewing several connections), hence `Send + Sync`.
 
 mod export;
 mod host;
@@ -46,6 +52,7 @@ mod http_client;
 mod types;
 
 pub mod claims;
+pub mod idp;
 
 pub use abi_stable;
 pub use http;
@@ -53,7 +60,7 @@ pub use oauth2;
 pub use plugin_abi as abi;
 
 pub use export::root_module;
-pub use host::Host;
+pub use host::{Host, HttpOptions, RedirectListener, RedirectQuery};
 pub use http_client::{HostHttpClient, HttpError};
 pub use types::{
     Account, AccountKind, Description, Error, ErrorKind, Grant, Parameter, ParameterKind, Request,

@@ -17,13 +17,32 @@ impl<'a> Request<'a> {
         Self { raw }
     }
 
-    /// The value of parameter `name`, if it was given.
+    /// The value of text parameter `name`, if it was given. The host sends every kind but
+    /// [`ParameterKind::Bytes`] as UTF-8; a value that is not is treated as absent.
     pub fn parameter(&self, name: &str) -> Option<&'a str> {
+        self.bytes(name)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+    }
+
+    /// The raw value of parameter `name` (for [`ParameterKind::Bytes`]), if it was given.
+    pub fn bytes(&self, name: &str) -> Option<&'a [u8]> {
         let raw = self.raw;
         raw.parameters
             .iter()
             .find(|parameter| parameter.name.as_str() == name)
-            .map(|parameter| parameter.value.as_str())
+            .map(|parameter| parameter.value.as_slice())
+    }
+
+    /// The value of integer parameter `name`, if it was given (the host has checked that it
+    /// is one).
+    pub fn integer(&self, name: &str) -> Result<Option<u64>, Error> {
+        self.parameter(name)
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|_| Error::invalid_input(format!("--{name} must be a whole number")))
+            })
+            .transpose()
     }
 
     /// The value of parameter `name`, or an [`ErrorKind::InvalidInput`] error naming it.
@@ -97,6 +116,9 @@ pub struct Grant {
     pub tenant_id: String,
     /// The authority that issued the tokens.
     pub authority: String,
+    /// Non-secret state to find again in `previous` when renewing (see
+    /// [`abi::TokenGrant::state`]). Never put a secret here.
+    pub state: serde_json::Map<String, serde_json::Value>,
 }
 
 impl fmt::Debug for Grant {
@@ -110,6 +132,7 @@ impl fmt::Debug for Grant {
             .field("scopes", &self.scopes)
             .field("tenant_id", &self.tenant_id)
             .field("authority", &self.authority)
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
@@ -296,6 +319,8 @@ pub enum ParameterKind {
     Integer,
     /// An absolute URL.
     Url,
+    /// Bytes that need not be text (a PFX file); for secrets.
+    Bytes,
 }
 
 /// One parameter of a login method.
@@ -306,6 +331,7 @@ pub struct Parameter {
     required: bool,
     secret: bool,
     env_var: Option<String>,
+    aliases: Vec<String>,
     help: String,
 }
 
@@ -318,8 +344,15 @@ impl Parameter {
             required: false,
             secret: false,
             env_var: None,
+            aliases: Vec::new(),
             help: help.to_owned(),
         }
+    }
+
+    /// Another name the host accepts for it (`--upn` for `--user-principal-name`).
+    pub fn alias(mut self, alias: &str) -> Self {
+        self.aliases.push(alias.to_owned());
+        self
     }
 
     /// The login fails without it.
@@ -368,10 +401,12 @@ impl From<Parameter> for abi::ParameterSpec {
                 ParameterKind::Switch => abi::ParameterKind::SWITCH,
                 ParameterKind::Integer => abi::ParameterKind::INTEGER,
                 ParameterKind::Url => abi::ParameterKind::URL,
+                ParameterKind::Bytes => abi::ParameterKind::BYTES,
             },
             required: p.required,
             secret: p.secret,
             env_var: p.env_var.map(Into::into).into(),
+            aliases: p.aliases.into_iter().map(Into::into).collect(),
             help: p.help.into(),
         }
     }
@@ -442,6 +477,13 @@ impl From<&Grant> for abi::TokenGrant {
                 .collect::<RVec<_>>(),
             tenant_id: g.tenant_id.as_str().into(),
             authority: g.authority.as_str().into(),
+            state: if g.state.is_empty() {
+                RString::new()
+            } else {
+                serde_json::Value::Object(g.state.clone())
+                    .to_string()
+                    .into()
+            },
             extensions: RString::new(),
         }
     }
@@ -470,6 +512,10 @@ impl From<&abi::TokenGrant> for Grant {
             scopes: g.scopes.iter().map(|s| s.to_string()).collect(),
             tenant_id: g.tenant_id.to_string(),
             authority: g.authority.to_string(),
+            state: match serde_json::from_str(&g.state) {
+                Ok(serde_json::Value::Object(state)) => state,
+                _ => serde_json::Map::new(),
+            },
         }
     }
 }

@@ -76,14 +76,42 @@ impl Contents {
         self.entries.iter_mut().find(|e| e.connection.id == id)
     }
 
-    /// Adds a connection, giving it the next number; returns that number.
-    pub fn add(&mut self, mut entry: Entry) -> u32 {
+    /// The connection that has `prefix` (compared without case), if any.
+    pub fn prefix_owner(&self, prefix: Option<&str>) -> Option<&Entry> {
+        let prefix = prefix?;
+        self.entries.iter().find(|e| {
+            e.connection
+                .prefix
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        })
+    }
+
+    /// Adds a connection, giving it the next number; returns that number. Refuses a prefix
+    /// another connection already has: a prefix must name one connection.
+    pub fn add(&mut self, mut entry: Entry) -> Result<u32, PrefixTaken> {
+        if let Some(owner) = self.prefix_owner(entry.connection.prefix.as_deref()) {
+            return Err(PrefixTaken {
+                name: owner.connection.name(),
+                who: owner.connection.who().to_owned(),
+            });
+        }
         self.next_number = self.next_number.max(1);
         entry.connection.number = self.next_number;
         self.next_number += 1;
         self.entries.push(entry);
-        self.next_number - 1
+        Ok(self.next_number - 1)
     }
+}
+
+/// A new connection asked for a prefix that another connection has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the prefix is already used by {name} ({who})")]
+pub struct PrefixTaken {
+    /// The other connection's name.
+    pub name: String,
+    /// Its account.
+    pub who: String,
 }
 
 /// Why the cache could not be used.
@@ -99,8 +127,7 @@ pub enum CacheError {
     },
     /// The cache cannot be decrypted or parsed.
     #[error(
-        "the token cache {} cannot be read: {reason}. exo left it untouched; \
-         `exo disconnect --all` moves it aside and starts a new one (its connections are lost)",
+        "the token cache {} cannot be read: {reason}; it was left untouched",
         .path.display()
     )]
     Damaged {

@@ -75,6 +75,9 @@ pub struct MethodParameter {
     pub name: String,
     /// Where its value came from.
     pub source: ParameterSource,
+    /// Whether the value is bytes rather than text (a PFX file; base64 in a variable).
+    #[serde(default)]
+    pub binary: bool,
 }
 
 /// Everything about a connection but its tokens.
@@ -113,6 +116,87 @@ pub struct Connection {
     /// The `exo connect` arguments that make it again (no secrets: secret parameters appear as
     /// their `--<name>-file` path).
     pub reconnect: Vec<String>,
+    /// Whether the login method signs in with a certificate (`CertificateAuthentication`),
+    /// as its plugin announced.
+    #[serde(default)]
+    pub certificate_authentication: bool,
+}
+
+/// Whom a login method signed in, as it reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignedIn {
+    /// User or application.
+    pub account_kind: Option<AccountKind>,
+    /// The user principal name, for users.
+    pub user_principal_name: Option<String>,
+    /// The application (client) id.
+    pub app_id: Option<String>,
+    /// The directory object id.
+    pub object_id: Option<String>,
+    /// The tenant the token was issued by; empty when the token names none.
+    pub tenant_id: String,
+}
+
+/// Everything about a new connection that does not come from the sign-in.
+#[derive(Clone, Debug)]
+pub struct NewConnection {
+    /// The login method (plugin) id.
+    pub method: String,
+    /// Its parameters, as sources.
+    pub parameters: Vec<MethodParameter>,
+    /// Where it connects.
+    pub endpoints: Endpoints,
+    /// `Organization`, as given.
+    pub organization: Option<String>,
+    /// `DelegatedOrganization`.
+    pub delegated_organization: Option<String>,
+    /// `ModulePrefix`.
+    pub prefix: Option<String>,
+    /// `PageSize`.
+    pub page_size: u32,
+    /// The arguments that make it again.
+    pub reconnect: Vec<String>,
+    /// Whether the method signs in with a certificate.
+    pub certificate_authentication: bool,
+}
+
+/// Why a sign-in cannot become a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    /// The token names no tenant and none was given.
+    #[error("the token names no tenant (no tid claim) and no organization was given")]
+    NoTenant,
+}
+
+impl NewConnection {
+    /// The connection made by `signed_in`: its tenant is the token's, else the organization
+    /// given. It gets its number when it is added to the cache.
+    pub fn signed_in(self, signed_in: SignedIn) -> Result<Connection, ConnectionError> {
+        let tenant_id = if signed_in.tenant_id.is_empty() {
+            self.organization.clone().ok_or(ConnectionError::NoTenant)?
+        } else {
+            signed_in.tenant_id
+        };
+        Ok(Connection {
+            id: Uuid::new_v4(),
+            number: 0,
+            method: self.method,
+            parameters: self.parameters,
+            endpoints: self.endpoints,
+            account_kind: signed_in.account_kind.unwrap_or(AccountKind::User),
+            user_principal_name: signed_in.user_principal_name,
+            app_id: signed_in.app_id,
+            object_id: signed_in.object_id,
+            tenant_id,
+            organization: self.organization,
+            delegated_organization: self.delegated_organization,
+            prefix: self.prefix,
+            page_size: self.page_size,
+            created_at: now(),
+            reconnect: self.reconnect,
+            certificate_authentication: self.certificate_authentication,
+        })
+    }
 }
 
 impl Connection {
@@ -138,19 +222,6 @@ impl Connection {
             .or(self.organization.as_deref())
             .unwrap_or("organizations")
     }
-
-    /// The `exo connect` command line that makes this connection again, shell-quoted.
-    pub fn reconnect_command(&self) -> String {
-        std::iter::once("exo connect".to_owned())
-            .chain(self.reconnect.iter().map(|arg| shell_quote(arg)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// Whether certificate-based app-only authentication was used (`CertificateAuthentication`).
-    pub fn certificate_authentication(&self) -> bool {
-        self.method == "certificate"
-    }
 }
 
 /// A connection's tokens.
@@ -172,6 +243,9 @@ pub struct Tokens {
     pub scopes: Vec<String>,
     /// The authority that issued them.
     pub authority: String,
+    /// The login method's non-secret state for its next renewal (a JSON object, or empty).
+    #[serde(default)]
+    pub plugin_state: String,
 }
 
 /// Renew when less than this many seconds remain (less for short-lived tokens, see
@@ -191,19 +265,6 @@ impl Tokens {
     /// Whether the access token has expired at `now`.
     pub fn is_expired(&self, now: i64) -> bool {
         self.expires_on <= now
-    }
-}
-
-/// `arg` as a POSIX shell word.
-fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
-    if plain {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', "'\\''"))
     }
 }
 

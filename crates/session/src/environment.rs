@@ -183,10 +183,7 @@ pub enum EnvironmentError {
         reason: String,
     },
     /// The sandbox discovery file is missing or unreadable.
-    #[error(
-        "no running sandbox found at {path}: {reason}; start one with `exo-sandbox serve` \
-         (or set EXO_SANDBOX_DIR to its --state directory)"
-    )]
+    #[error("no running sandbox found at {path}: {reason}")]
     SandboxNotRunning {
         /// The discovery file looked for.
         path: PathBuf,

@@ -2,13 +2,20 @@
 //!
 //! A token is renewed ahead of its expiry (see [`Tokens::is_fresh`]) by the connection's login
 //! method, through a [`Renewer`] the host implements (a refresh-token grant for delegated
-//! flows, a silent re-run for app-only ones). Renewal happens under the cache's exclusive lock,
-//! after reading the cache again: when many `exo` processes need a new token at once, one
-//! renews and the others find its token.
+//! flows, a silent re-run for app-only ones). Renewal runs under the connection's own renewal
+//! lock (`renew-<id>.lock`), never the cache lock, after reading the cache again: when many
+//! `exo` processes need a new token at once, one renews and the others find its token, while
+//! other connections and readers go on. Only the final write takes the cache lock, briefly.
+//!
+//! Within one process, [`TokenMemo`] keeps the token in memory while it is fresh, so a listing
+//! of many pages reads the cache once, and backs off after an early renewal failed.
 
 use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::cache::{CacheError, Entry, Store};
 use crate::connection::{Connection, Tokens, now};
@@ -39,12 +46,10 @@ pub enum SessionError {
     #[error(transparent)]
     Cache(#[from] CacheError),
     /// The connection does not exist (any more).
-    #[error("connection {0} does not exist (any more); `exo connections` lists them")]
+    #[error("connection {0} does not exist (any more)")]
     NotFound(Uuid),
     /// The token expired and could not be renewed.
-    #[error(
-        "the token of {name} ({who}) {state} and cannot be renewed silently: {message}. Sign in again with: {reconnect}"
-    )]
+    #[error("the token of {name} ({who}) {state} and cannot be renewed silently: {message}")]
     RenewalFailed {
         /// The connection's name.
         name: String,
@@ -54,8 +59,8 @@ pub enum SessionError {
         state: &'static str,
         /// The login method's reason.
         message: String,
-        /// The `exo connect` command that restores it.
-        reconnect: String,
+        /// The `exo connect` arguments that restore it.
+        reconnect: Vec<String>,
     },
 }
 
@@ -122,8 +127,73 @@ pub async fn valid_tokens(
                 "was rejected"
             },
             message: error.message,
-            reconnect: entry.connection.reconnect_command(),
+            reconnect: entry.connection.reconnect.clone(),
         }),
+    }
+}
+
+/// A connection's token as one process uses it: from memory while it is fresh, from the
+/// cache (renewed when needed) otherwise.
+pub struct TokenMemo {
+    id: Uuid,
+    current: Mutex<Memo>,
+}
+
+/// The token in use, and until when not to retry a renewal that failed ahead of expiry.
+struct Memo {
+    tokens: Tokens,
+    retry_renewal_after: Option<Instant>,
+}
+
+/// How long a failed early renewal is not retried (the token still works meanwhile).
+const RENEWAL_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+impl TokenMemo {
+    /// The memo of connection `id`, starting from `tokens` (as read from the cache).
+    pub fn new(id: Uuid, tokens: Tokens) -> Self {
+        Self {
+            id,
+            current: Mutex::new(Memo {
+                tokens,
+                retry_renewal_after: None,
+            }),
+        }
+    }
+
+    /// A token to send: the one in memory while it is fresh (or while a failed early renewal
+    /// backs off and it has not expired), else a valid one from the cache. With `rejected`,
+    /// the service refused that token, so another one is needed.
+    pub async fn token(
+        &self,
+        store: &Store,
+        rejected: Option<&str>,
+        renewer: &impl Renewer,
+    ) -> Result<Zeroizing<String>, SessionError> {
+        if rejected.is_none() {
+            let current = self.memo();
+            let tokens = &current.tokens;
+            let backing_off = current
+                .retry_renewal_after
+                .is_some_and(|after| Instant::now() < after);
+            if tokens.is_fresh(now()) || (backing_off && !tokens.is_expired(now())) {
+                return Ok(Zeroizing::new(tokens.access_token.expose().to_owned()));
+            }
+        }
+        let need = rejected.map_or(Need::Fresh, Need::Replacing);
+        let entry = valid_tokens(store, self.id, need, renewer).await?;
+        let token = Zeroizing::new(entry.tokens.access_token.expose().to_owned());
+        let mut current = self.memo();
+        // Still not fresh: renewing ahead of expiry failed; do not try again on every page.
+        current.retry_renewal_after =
+            (!entry.tokens.is_fresh(now())).then(|| Instant::now() + RENEWAL_RETRY_DELAY);
+        current.tokens = entry.tokens;
+        Ok(token)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -106,7 +106,7 @@ impl From<&Entry> for ConnectionInformation {
             .ok()
             .and_then(|t| t.format(&format).ok())
             .unwrap_or_default(),
-            certificate_authentication: c.certificate_authentication(),
+            certificate_authentication: c.certificate_authentication,
             module_prefix: c.prefix.clone(),
             organization: c.organization.clone(),
             delegated_organization: c.delegated_organization.clone(),

@@ -18,8 +18,8 @@ use session::cache::Entry;
 use session::connection::AccountKind;
 
 use crate::context::Context;
+use crate::plugin_runtime::{ConnectionTokens, PluginRenewer};
 use crate::render::{Format, Progress, Renderer};
-use crate::renewer::{ConnectionTokens, PluginRenewer};
 use crate::select;
 
 /// exo's own options among a cmdlet's words.

@@ -6,7 +6,7 @@ use session::renewal::{self, Need};
 
 use crate::cli::TokenArgs;
 use crate::context::Context;
-use crate::renewer::PluginRenewer;
+use crate::plugin_runtime::PluginRenewer;
 use crate::select;
 
 /// Runs `exo token`.

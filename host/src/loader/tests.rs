@@ -19,6 +19,7 @@ fn description(method_id: &str, parameters: &[(&str, bool)]) -> PluginDescriptio
                 required: false,
                 secret: *secret,
                 env_var: ROption::RNone,
+                aliases: RVec::new(),
                 help: RString::new(),
             })
             .collect(),

@@ -24,6 +24,7 @@ fn spec(name: &str, secret: bool, required: bool, env: Option<&str>) -> Paramete
         env_var: env
             .map(RString::from)
             .map_or(ROption::RNone, ROption::RSome),
+        aliases: Default::default(),
         help: RString::new(),
     }
 }
@@ -39,7 +40,12 @@ fn values(resolved: &Resolved) -> Vec<(String, String)> {
     resolved
         .values
         .iter()
-        .map(|v| (v.name.to_string(), v.value.to_string()))
+        .map(|v| {
+            (
+                v.name.to_string(),
+                String::from_utf8(v.value.to_vec()).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -159,14 +165,17 @@ fn missing_empty_huge_or_misplaced_secrets_are_explained_without_echoing_them() 
         MethodParameter {
             name: "a".into(),
             source: Source::Stdin,
+            binary: false,
         },
         MethodParameter {
             name: "b".into(),
             source: Source::Prompt,
+            binary: false,
         },
         MethodParameter {
             name: "c".into(),
             source: Source::Env("EXO_TEST_PARAMETER_NEVER_SET".into()),
+            binary: false,
         },
     ];
     assert!(

@@ -24,6 +24,7 @@ fn entry(number: u32, prefix: Option<&str>, organization: Option<&str>) -> Entry
             page_size: 1000,
             created_at: i64::from(number),
             reconnect: Vec::new(),
+            certificate_authentication: false,
         },
         tokens: Tokens {
             access_token: Secret::new("t"),
@@ -34,6 +35,7 @@ fn entry(number: u32, prefix: Option<&str>, organization: Option<&str>) -> Entry
             id_token: None,
             scopes: Vec::new(),
             authority: String::new(),
+            plugin_state: String::new(),
         },
     }
 }

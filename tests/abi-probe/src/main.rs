@@ -14,7 +14,7 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 use plugin_abi::{
     ErrorKind, HostServices, HostServices_TO, HttpRequest, HttpResponse, LogLevel, LoginRequest,
-    ParameterValue, PluginError, PluginRoot_Ref,
+    ParameterValue, PluginError, PluginRoot_Ref, RedirectWait,
 };
 
 fn main() -> ExitCode {
@@ -53,7 +53,7 @@ fn probe(library: &str, token_file: &str) -> Result<String, String> {
     let request = LoginRequest {
         parameters: vec![ParameterValue {
             name: "access-token".into(),
-            value: token.trim().into(),
+            value: token.trim().as_bytes().into(),
         }]
         .into(),
         environment: "O365Default".into(),
@@ -106,6 +106,15 @@ impl HostServices for NoServices {
     fn log(&self, _: LogLevel, _: RStr<'_>, _: RStr<'_>) {}
     fn is_cancelled(&self) -> bool {
         false
+    }
+    fn sleep(&self, _: u64) -> RResult<(), PluginError> {
+        RResult::RErr(unsupported())
+    }
+    fn listen_for_redirect(&self) -> RResult<RString, PluginError> {
+        RResult::RErr(unsupported())
+    }
+    fn wait_for_redirect(&self, _: RedirectWait) -> RResult<RString, PluginError> {
+        RResult::RErr(unsupported())
     }
     fn call(&self, _: RStr<'_>, _: RSlice<'_, u8>) -> RResult<RVec<u8>, PluginError> {
         RResult::RErr(unsupported())

@@ -30,6 +30,7 @@ pub(crate) fn entry(token: &str, expires_on: i64) -> Entry {
                 "--access-token-file".into(),
                 "/tmp/my token".into(),
             ],
+            certificate_authentication: false,
         },
         tokens: Tokens {
             access_token: Secret::new(token),
@@ -40,6 +41,7 @@ pub(crate) fn entry(token: &str, expires_on: i64) -> Entry {
             id_token: None,
             scopes: vec![],
             authority: String::new(),
+            plugin_state: String::new(),
         },
     }
 }
@@ -58,8 +60,14 @@ async fn a_written_cache_reads_back_encrypted_and_private() {
     );
 
     let mut locked = store.lock().await.unwrap();
-    assert_eq!(locked.contents().add(entry("token-one", 2_000_000_000)), 1);
-    assert_eq!(locked.contents().add(entry("token-two", 2_000_000_000)), 2);
+    assert_eq!(
+        locked.contents().add(entry("token-one", 2_000_000_000)),
+        Ok(1)
+    );
+    assert_eq!(
+        locked.contents().add(entry("token-two", 2_000_000_000)),
+        Ok(2)
+    );
     locked.save().unwrap();
 
     let contents = store.read().await.unwrap();
@@ -99,7 +107,7 @@ async fn removing_the_last_connection_removes_the_cache_and_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path().to_owned());
     let mut locked = store.lock().await.unwrap();
-    locked.contents().add(entry("t", 2_000_000_000));
+    locked.contents().add(entry("t", 2_000_000_000)).unwrap();
     locked.save().unwrap();
     let mut locked = store.lock().await.unwrap();
     locked.contents().entries.clear();
@@ -112,7 +120,7 @@ async fn a_damaged_cache_is_reported_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path().to_owned());
     let mut locked = store.lock().await.unwrap();
-    locked.contents().add(entry("t", 2_000_000_000));
+    locked.contents().add(entry("t", 2_000_000_000)).unwrap();
     locked.save().unwrap();
     let good = std::fs::read(store.path()).unwrap();
 
@@ -134,7 +142,7 @@ async fn a_damaged_cache_is_reported_and_left_untouched() {
         std::fs::write(store.path(), bytes).unwrap();
         let error = store.read().await.unwrap_err().to_string();
         assert!(
-            error.contains(reason) && error.contains("exo left it untouched"),
+            error.contains(reason) && error.contains("it was left untouched"),
             "{reason}: {error}"
         );
         assert!(
@@ -168,7 +176,7 @@ async fn a_key_others_can_read_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path().to_owned());
     let mut locked = store.lock().await.unwrap();
-    locked.contents().add(entry("t", 2_000_000_000));
+    locked.contents().add(entry("t", 2_000_000_000)).unwrap();
     locked.save().unwrap();
     let key = dir.path().join("cache.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -200,7 +208,8 @@ fn concurrent_writers_lose_nothing() {
                         let mut locked = store.lock().await.unwrap();
                         locked
                             .contents()
-                            .add(entry(&format!("token-{i}-{j}"), 2_000_000_000));
+                            .add(entry(&format!("token-{i}-{j}"), 2_000_000_000))
+                            .unwrap();
                         locked.save().unwrap();
                     }
                 })
@@ -241,4 +250,22 @@ async fn a_lock_held_too_long_is_reported_with_the_file_to_check() {
         error.contains("cache.lock") && error.contains("if none is running, delete that file"),
         "{error}"
     );
+}
+
+#[test]
+fn a_prefix_names_one_connection() {
+    let mut contents = Contents::default();
+    let mut first = entry("a", 2_000_000_000);
+    first.connection.prefix = Some("Contoso".into());
+    let mut second = entry("b", 2_000_000_000);
+    second.connection.prefix = Some("contoso".into());
+    assert_eq!(contents.add(first), Ok(1));
+    assert_eq!(
+        contents.add(second),
+        Err(PrefixTaken {
+            name: "ExchangeOnline_1".into(),
+            who: "admin@contoso.onmicrosoft.com".into()
+        })
+    );
+    assert_eq!(contents.entries.len(), 1);
 }

@@ -157,7 +157,7 @@ fn the_sandbox_is_found_through_its_discovery_file() {
     .unwrap_err()
     .to_string();
     assert!(
-        missing.contains("no running sandbox found") && missing.contains("exo-sandbox serve"),
+        missing.contains("no running sandbox found") && missing.contains("sandbox.json"),
         "{missing}"
     );
 

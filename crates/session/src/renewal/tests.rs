@@ -52,7 +52,7 @@ async fn store_with(token: &str, expires_on: i64) -> (tempfile::TempDir, Store, 
     let mut locked = store.lock().await.unwrap();
     let entry = entry(token, expires_on);
     let id = entry.connection.id;
-    locked.contents().add(entry);
+    locked.contents().add(entry).unwrap();
     locked.save().unwrap();
     (dir, store, id)
 }
@@ -122,19 +122,54 @@ async fn a_failed_early_renewal_keeps_using_the_valid_token() {
 }
 
 #[tokio::test]
-async fn a_failed_renewal_of_an_expired_token_says_how_to_reconnect() {
+async fn a_failed_renewal_of_an_expired_token_says_why_and_carries_the_reconnect_arguments() {
     let (_dir, store, id) = store_with("expired", now() - 10).await;
     let renewer = CountingRenewer::failing("the token file still holds the same token");
     let error = valid_tokens(&store, id, Need::Fresh, &renewer)
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
     assert_eq!(
-        error,
+        error.to_string(),
         "the token of ExchangeOnline_1 (admin@contoso.onmicrosoft.com) has expired and cannot be renewed \
-         silently: the token file still holds the same token. Sign in again with: exo connect --method \
-         access-token --access-token-file '/tmp/my token'"
+         silently: the token file still holds the same token"
     );
+    let SessionError::RenewalFailed { reconnect, .. } = error else {
+        panic!("not a renewal failure: {error:?}");
+    };
+    assert_eq!(
+        reconnect,
+        [
+            "--method",
+            "access-token",
+            "--access-token-file",
+            "/tmp/my token"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_memo_serves_a_fresh_token_from_memory_and_backs_off_after_an_early_failure() {
+    let (_dir, store, id) = store_with("fresh", now() + 3600).await;
+    let renewer = CountingRenewer::failing("unused");
+    let entry = store.read().await.unwrap().get(id).cloned().unwrap();
+    let memo = TokenMemo::new(id, entry.tokens);
+    assert_eq!(
+        memo.token(&store, None, &renewer).await.unwrap().as_str(),
+        "fresh"
+    );
+    assert_eq!(renewer.calls.load(Ordering::SeqCst), 0);
+
+    // Close to expiry: the renewal fails, the old token is used, and not retried at once.
+    let (_dir, store, id) = store_with("ageing", now() + 100).await;
+    let entry = store.read().await.unwrap().get(id).cloned().unwrap();
+    let memo = TokenMemo::new(id, entry.tokens);
+    for _ in 0..3 {
+        assert_eq!(
+            memo.token(&store, None, &renewer).await.unwrap().as_str(),
+            "ageing"
+        );
+    }
+    assert_eq!(renewer.calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +201,8 @@ async fn a_slow_renewal_does_not_block_the_cache_for_others() {
     let mut locked = store.lock().await.unwrap();
     locked
         .contents()
-        .add(crate::cache::tests::entry("other", now() + 3600));
+        .add(crate::cache::tests::entry("other", now() + 3600))
+        .unwrap();
     locked.save().unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(300),

@@ -1,0 +1,339 @@
+//! Calling plugins, and converting between the ABI and the session core.
+//!
+//! Everything that crosses from a plugin into the session passes here:
+//! - [`call_plugin`] runs one entry point on a blocking thread with the host's services lent to
+//!   it, and turns Ctrl-C into cancellation;
+//! - [`login_request`] builds what a plugin receives, and [`signed_in`] / [`tokens_of`] read
+//!   what it returns (refusing plugin state that looks like a secret);
+//! - [`PluginRenewer`] implements the session core's `Renewer` with the connection's plugin;
+//! - [`ConnectionTokens`] hands the Exchange client a token per request through the session's
+//!   [`TokenMemo`].
+//!
+//! The commands use this module; it uses no command, so there is no cycle between them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{ROption, RResult, RString, RVec};
+use plugin_abi::{
+    AccountInfo, AccountKind as AbiAccountKind, ErrorKind, HostRef, HostServices_TO, LoginRequest,
+    PluginError, TokenGrant, capability,
+};
+use session::cache::Store;
+use session::connection::{AccountKind, Connection, Secret, SignedIn, Tokens, now};
+use session::environment::Endpoints;
+use session::renewal::{RenewError, Renewer, SessionError, TokenMemo};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::context::Context;
+use crate::loader::{self, LoadedPlugin};
+use crate::parameters::{self, Resolved};
+use crate::services::Services;
+
+/// The public client of the reference module ("Microsoft Exchange REST API Based Powershell"),
+/// used by delegated login methods unless they are given another.
+pub const DEFAULT_CLIENT_ID: &str = "fb78d390-0c51-40cd-8e17-fdbfab77341b";
+
+/// The largest plugin state kept with a connection.
+const MAX_STATE_BYTES: usize = 16 * 1024;
+
+/// Runs `call` (one plugin entry point) on a blocking thread with `services` lent to it.
+///
+/// The first Ctrl-C asks the plugin to stop (through `is_cancelled`, and by ending the host
+/// service it is waiting in: HTTP, sleep, the redirect listener) and waits for it; a second one
+/// quits at once.
+pub async fn call_plugin<T: Send + 'static>(
+    services: Services,
+    cancelled: Arc<AtomicBool>,
+    call: impl FnOnce(HostRef<'_>) -> RResult<T, PluginError> + Send + 'static,
+) -> Result<T, PluginError> {
+    let mut task = tokio::task::spawn_blocking(move || {
+        call(HostServices_TO::from_ptr(&services, TD_Opaque)).into_result()
+    });
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        _ = tokio::signal::ctrl_c() => {
+            cancelled.store(true, Ordering::Relaxed);
+            eprintln!("exo: cancelling… (press Ctrl-C again to quit at once)");
+            tokio::select! {
+                joined = task => joined,
+                _ = tokio::signal::ctrl_c() => std::process::exit(130),
+            }
+        }
+    };
+    joined.unwrap_or_else(|e| {
+        Err(PluginError {
+            kind: ErrorKind::INTERNAL,
+            code: Default::default(),
+            message: format!("the plugin call did not complete: {e}").into(),
+            extensions: Default::default(),
+        })
+    })
+}
+
+/// The request a plugin receives for `endpoints`.
+pub fn login_request(
+    endpoints: &Endpoints,
+    parameters: &Resolved,
+    interactive: bool,
+) -> LoginRequest {
+    let mut host_capabilities = RVec::new();
+    if interactive {
+        host_capabilities.push(capability::HOST_PROMPT.into());
+        host_capabilities.push(capability::HOST_BROWSER.into());
+    }
+    LoginRequest {
+        parameters: parameters.values.clone().into_iter().collect(),
+        environment: endpoints.environment.as_str().into(),
+        authority: endpoints.authority.as_str().into(),
+        resource: endpoints.resource.as_str().into(),
+        scopes: RVec::from(vec![RString::from(endpoints.scope())]),
+        client_id: DEFAULT_CLIENT_ID.into(),
+        interactive,
+        host_capabilities,
+        extensions: RString::new(),
+    }
+}
+
+/// A plugin error for people: the code (e.g. AADSTS50126) first when there is one.
+pub fn describe_plugin_error(error: &PluginError) -> String {
+    if error.code.is_empty() || error.message.starts_with(error.code.as_str()) {
+        error.message.to_string()
+    } else {
+        format!("{}: {}", error.code, error.message)
+    }
+}
+
+/// Whom a grant signed in.
+pub fn signed_in(grant: &TokenGrant) -> SignedIn {
+    let account = &grant.account;
+    let text = |s: &ROption<RString>| s.as_ref().map(|s| s.to_string()).into_option();
+    SignedIn {
+        account_kind: Some(if account.kind == AbiAccountKind::APPLICATION {
+            AccountKind::Application
+        } else {
+            AccountKind::User
+        }),
+        user_principal_name: text(&account.username),
+        app_id: text(&account.app_id),
+        object_id: text(&account.object_id),
+        tenant_id: grant.tenant_id.to_string(),
+    }
+}
+
+/// Why a plugin's grant cannot be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The plugin's state is not a small JSON object free of secrets.
+    #[error("the {method} plugin returned state that exo refuses to keep: {reason}")]
+    State {
+        /// The plugin.
+        method: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// The tokens of a fresh grant of `method`'s plugin; its state is checked first: a JSON object
+/// of at most 16 KiB with nothing shaped like a token in it.
+pub fn tokens_of(method: &str, grant: &TokenGrant) -> Result<Tokens, GrantError> {
+    let state = grant.state.as_str();
+    let refuse = |reason| GrantError::State {
+        method: method.to_owned(),
+        reason,
+    };
+    if !state.is_empty() {
+        if state.len() > MAX_STATE_BYTES {
+            return Err(refuse("it is larger than 16 KiB"));
+        }
+        if !matches!(
+            serde_json::from_str(state),
+            Ok(serde_json::Value::Object(_))
+        ) {
+            return Err(refuse("it is not a JSON object"));
+        }
+        if crate::http::looks_like_secret(state) {
+            return Err(refuse("it holds something shaped like a token"));
+        }
+    }
+    let secret = |s: &ROption<RString>| s.as_ref().map(|s| Secret::new(s.as_str())).into_option();
+    Ok(Tokens {
+        access_token: Secret::new(grant.access_token.as_str()),
+        token_type: grant.token_type.to_string(),
+        expires_on: grant.expires_on,
+        obtained_at: now(),
+        refresh_token: secret(&grant.refresh_token),
+        id_token: secret(&grant.id_token),
+        scopes: grant.scopes.iter().map(|s| s.to_string()).collect(),
+        authority: grant.authority.to_string(),
+        plugin_state: state.to_owned(),
+    })
+}
+
+/// The grant a plugin handed out, rebuilt from the cache for its `renew`.
+fn grant_of(connection: &Connection, tokens: &Tokens) -> TokenGrant {
+    let text = |s: &Option<String>| s.as_deref().map(RString::from).into();
+    let secret = |s: &Option<Secret>| s.as_ref().map(|s| RString::from(s.expose())).into();
+    TokenGrant {
+        access_token: tokens.access_token.expose().into(),
+        token_type: tokens.token_type.as_str().into(),
+        expires_on: tokens.expires_on,
+        refresh_token: secret(&tokens.refresh_token),
+        id_token: secret(&tokens.id_token),
+        account: AccountInfo {
+            kind: match connection.account_kind {
+                AccountKind::User => AbiAccountKind::USER,
+                AccountKind::Application => AbiAccountKind::APPLICATION,
+            },
+            username: text(&connection.user_principal_name),
+            app_id: text(&connection.app_id),
+            object_id: text(&connection.object_id),
+            display_name: ROption::RNone,
+        },
+        scopes: tokens
+            .scopes
+            .iter()
+            .map(|s| RString::from(s.as_str()))
+            .collect(),
+        tenant_id: connection.tenant_id.as_str().into(),
+        authority: tokens.authority.as_str().into(),
+        state: tokens.plugin_state.as_str().into(),
+        extensions: RString::new(),
+    }
+}
+
+/// Wipes the secrets of a grant a plugin handed over, once they are copied where they belong.
+pub fn wipe_grant(mut grant: TokenGrant) {
+    wipe(std::mem::take(&mut grant.access_token));
+    for token in [&mut grant.refresh_token, &mut grant.id_token] {
+        if let ROption::RSome(secret) = std::mem::replace(token, ROption::RNone) {
+            wipe(secret);
+        }
+    }
+}
+
+/// Wipes the parameter values of a login request (secrets among them) after the plugin call.
+pub fn wipe_request(request: LoginRequest) {
+    use zeroize::Zeroize as _;
+    for parameter in request.parameters {
+        parameter.value.into_vec().zeroize();
+    }
+}
+
+fn wipe(secret: RString) {
+    use zeroize::Zeroize as _;
+    secret.into_string().zeroize();
+}
+
+/// Renews with the connection's plugin: loads it (once per process), reads the method's
+/// parameters again from where they came from (a rotated secret file is picked up), and calls
+/// its `renew` on a blocking thread without interaction. Several renewals may run in one plugin
+/// at once (the ABI allows it).
+pub struct PluginRenewer<'c> {
+    context: &'c Context,
+    plugins: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+}
+
+impl<'c> PluginRenewer<'c> {
+    /// A renewer using `context`'s plugins and HTTP clients.
+    pub fn new(context: &'c Context) -> Self {
+        Self {
+            context,
+            plugins: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn plugin(&self, method: &str) -> Result<Arc<LoadedPlugin>, RenewError> {
+        let mut plugins = self
+            .plugins
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(plugin) = plugins.get(method) {
+            return Ok(plugin.clone());
+        }
+        let plugin = loader::load_method(&self.context.plugin_dirs, method)
+            .map(Arc::new)
+            .map_err(|e| RenewError {
+                interaction_required: false,
+                message: e.to_string(),
+            })?;
+        plugins.insert(method.to_owned(), plugin.clone());
+        Ok(plugin)
+    }
+}
+
+impl Renewer for PluginRenewer<'_> {
+    async fn renew(&self, connection: &Connection, tokens: &Tokens) -> Result<Tokens, RenewError> {
+        let plugin = self.plugin(&connection.method)?;
+        let parameters = parameters::reread(&connection.parameters);
+        let request = login_request(&connection.endpoints, &parameters, false);
+        let previous = grant_of(connection, tokens);
+        let services = Services::new(
+            self.context.clients.clone(),
+            connection.endpoints.trust.clone(),
+            &connection.method,
+            false,
+            self.context.cancelled.clone(),
+        );
+        let grant = call_plugin(services, self.context.cancelled.clone(), move |host| {
+            let renewed = plugin.flow.renew(&request, &previous, host);
+            wipe_request(request);
+            wipe_grant(previous);
+            renewed
+        })
+        .await
+        .map_err(|e| RenewError {
+            interaction_required: matches!(
+                e.kind,
+                ErrorKind::INTERACTION_REQUIRED | ErrorKind::AUTHENTICATION_FAILED
+            ),
+            message: describe_plugin_error(&e),
+        })?;
+        let renewed = tokens_of(&connection.method, &grant);
+        wipe_grant(grant);
+        let mut renewed = renewed.map_err(|e| RenewError {
+            interaction_required: false,
+            message: e.to_string(),
+        })?;
+        // A flow that does not rotate its refresh token keeps the one it had.
+        if renewed.refresh_token.is_none() {
+            renewed.refresh_token = tokens.refresh_token.clone();
+        }
+        Ok(renewed)
+    }
+}
+
+/// A connection's tokens for the Exchange client.
+pub struct ConnectionTokens<'r, 'c> {
+    store: &'c Store,
+    renewer: &'r PluginRenewer<'c>,
+    memo: TokenMemo,
+}
+
+impl<'r, 'c> ConnectionTokens<'r, 'c> {
+    /// Tokens of connection `id`, starting from `tokens`.
+    pub fn new(
+        context: &'c Context,
+        renewer: &'r PluginRenewer<'c>,
+        id: Uuid,
+        tokens: Tokens,
+    ) -> Self {
+        Self {
+            store: &context.store,
+            renewer,
+            memo: TokenMemo::new(id, tokens),
+        }
+    }
+}
+
+impl exchange::invoke::TokenSource for ConnectionTokens<'_, '_> {
+    async fn token(&self, rejected: Option<&str>) -> Result<Zeroizing<String>, String> {
+        self.memo
+            .token(self.store, rejected, self.renewer)
+            .await
+            .map_err(|e: SessionError| crate::hints::with_hint(&e))
+    }
+}
