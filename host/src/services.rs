@@ -407,7 +407,9 @@ fn parse_thumbprint(text: &str) -> Result<Vec<u8>, PluginError> {
         .chars()
         .filter(|c| *c != ':' && !c.is_whitespace())
         .collect();
-    let bytes: Option<Vec<u8>> = digits.len().is_multiple_of(2)
+    let bytes: Option<Vec<u8>> = digits
+        .len()
+        .is_multiple_of(2)
         .then(|| {
             (0..digits.len())
                 .step_by(2)

@@ -40,7 +40,8 @@
 //! - `log::info!` and friends inside the plugin are forwarded to the host's logger;
 //! - [`idp`] turns identity-provider error bodies (RFC 6749, AADSTS codes) into one-line errors
 //!   that say what to do;
-//! - [`certificate`] loads certificates (PKCS#12, PEM) and signs JWT client assertions;
+//! - `certificate` (feature `certificate`) loads certificates (PKCS#12, PEM) and signs JWT
+//!   client assertions;
 //! - [`claims`] reads the claims of a JWT (without verifying it) to describe an account.
 //!
 //! The plugin API is synchronous: the host runs each call on a blocking thread, and may run
@@ -51,6 +52,8 @@ mod host;
 mod http_client;
 mod types;
 
+#[cfg(feature = "certificate")]
+pub mod certificate;
 pub mod claims;
 pub mod idp;
 

@@ -5,13 +5,11 @@
 //! The blocking functions use `reqwest::blocking`: call them from synchronous code (or
 //! `spawn_blocking`), not from inside an async task.
 
+use plugin_sdk::certificate::{self as sdk, Certificate, SignatureAlgorithm};
 use serde::Deserialize;
-use serde_json::json;
 use url::Url;
-use uuid::Uuid;
 
-use crate::jwt::{self, Alg};
-use crate::keys;
+use crate::jwt::Alg;
 
 /// A token endpoint success (client credentials: v2 integers).
 #[derive(Clone, Deserialize)]
@@ -101,7 +99,9 @@ pub fn token_endpoint(base_url: &Url, tenant: &str) -> String {
     )
 }
 
-/// Builds a signed client assertion (RFC 7523) for `client_id` with its certificate and key.
+/// Builds a signed client assertion (RFC 7523) for `client_id` with its certificate and key,
+/// with the plugin SDK's code: the same assertions exo's certificate sign-in sends. No local
+/// check that the key matches the certificate: tests send mismatched ones on purpose.
 pub fn client_assertion(
     token_endpoint: &str,
     client_id: &str,
@@ -109,29 +109,28 @@ pub fn client_assertion(
     key_pem: &str,
     options: &AssertionOptions,
 ) -> Result<String, ClientError> {
-    let cert = keys::cert_der_from_pem(cert_pem).ok_or(ClientError::Certificate)?;
-    let key = keys::rsa_key_from_pem(key_pem).ok_or(ClientError::Key)?;
-    let (x5t, x5t_s256) = keys::thumbprints(&cert);
-    let mut header = match options.alg {
-        Alg::Ps256 => json!({"alg": "PS256", "typ": "JWT", "x5t#S256": x5t_s256}),
-        Alg::Rs256 => json!({"alg": "RS256", "typ": "JWT", "x5t": x5t}),
+    let certificate = Certificate::from_pem(cert_pem.as_bytes(), key_pem.as_bytes(), None)
+        .map_err(|e| {
+            if e.message.contains("certificate") {
+                ClientError::Certificate
+            } else {
+                ClientError::Key
+            }
+        })?;
+    let options = sdk::AssertionOptions {
+        algorithm: match options.alg {
+            Alg::Ps256 => SignatureAlgorithm::Ps256,
+            Alg::Rs256 => SignatureAlgorithm::Rs256,
+        },
+        include_x5c: options.include_x5c,
+        include_iat_nbf: options.include_iat_nbf,
+        lifetime_seconds: options.lifetime_seconds,
     };
-    if options.include_x5c {
-        header["x5c"] = json!([base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            &cert
-        )]);
-    }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mut claims = json!({
-        "aud": token_endpoint, "iss": client_id, "sub": client_id,
-        "jti": Uuid::new_v4(), "exp": now + options.lifetime_seconds,
-    });
-    if options.include_iat_nbf {
-        claims["iat"] = json!(now);
-        claims["nbf"] = json!(now);
-    }
-    jwt::sign(options.alg, &key, &header, &claims).map_err(|_| ClientError::Sign)
+    certificate
+        .client_assertion(token_endpoint, client_id, now, &options)
+        .map(|assertion| assertion.as_str().to_owned())
+        .map_err(|_| ClientError::Sign)
 }
 
 /// A blocking HTTP client trusting only the sandbox CA.
