@@ -141,15 +141,14 @@ pub fn resolve(
 /// without credentials, or a path made absolute.
 fn checked(spec: &ParameterSpec, value: &str) -> anyhow::Result<String> {
     match spec.kind {
-        ParameterKind::INTEGER => {
-            value
-                .parse::<u64>()
-                .with_context(|| format!("'{}' is not a whole number", shown(value)))?;
-            Ok(value.to_owned())
-        }
+        ParameterKind::INTEGER => match value.parse::<u64>() {
+            Ok(_) => Ok(value.to_owned()),
+            Err(_) => bail!("'{}' is not a whole number", shown(value)),
+        },
         ParameterKind::URL => {
-            let url = url::Url::parse(value)
-                .with_context(|| format!("'{}' is not an absolute URL", shown(value)))?;
+            let Ok(url) = url::Url::parse(value) else {
+                bail!("'{}' is not an absolute URL", shown(value));
+            };
             if !matches!(url.scheme(), "https" | "http") {
                 bail!("'{}' is not an http or https URL", shown(value));
             }

@@ -132,9 +132,12 @@ fn answer(
             "This is exo's sign-in listener, and this request is not the redirect it waits for.",
         );
     }
-    let error = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(name, _)| name == "error_description" || name == "error")
-        .map(|(_, value)| value.into_owned());
+    let parameter = |wanted: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.into_owned())
+    };
+    let error = parameter("error_description").or_else(|| parameter("error"));
     // The channel holds one message and this is the only one ever sent.
     let _ = sender.try_send(query);
     match error {

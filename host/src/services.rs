@@ -232,11 +232,12 @@ impl HostServices for Services {
     }
 
     fn listen_for_redirect(&self) -> RResult<RString, PluginError> {
-        let bound = self.require_interaction("a browser").and_then(|()| {
-            self.runtime
-                .block_on(redirect::Listener::bind())
-                .map_err(|e| error(ErrorKind::NETWORK, e.to_string()))
-        });
+        // Not gated on interaction: the listener is harmless on its own, and opening the
+        // browser (which is gated) is the plugin's next step.
+        let bound = self
+            .runtime
+            .block_on(redirect::Listener::bind())
+            .map_err(|e| error(ErrorKind::NETWORK, e.to_string()));
         match bound {
             Ok(listener) => {
                 let uri = RString::from(listener.redirect_uri.as_str());

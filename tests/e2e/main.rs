@@ -4,6 +4,7 @@
 
 mod cmdlets;
 mod connect;
+mod contract;
 mod keyring;
 mod plugins;
 mod session;

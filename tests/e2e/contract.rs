@@ -1,0 +1,380 @@
+//! The plugin contract through the real host: each typed host service and SDK helper, used by
+//! a compiled plugin (`tests/fixtures/host-check`) that `exo` loads, and driven from outside
+//! with tools exo did not write (curl, a silent TCP server, a dead proxy, the sandbox's
+//! self-signed Service Fabric listener).
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{SandboxEnv, TestEnv, now, unsigned_jwt};
+
+fn host_check() -> TestEnv {
+    TestEnv::with_plugins(&["host-check"])
+}
+
+fn token(expires_in: i64) -> String {
+    unsigned_jwt(&serde_json::json!({
+        "aud": "https://outlook.office365.com", "tid": "11111111-2222-3333-4444-555555555555",
+        "upn": "admin@contoso.onmicrosoft.com", "exp": now() + expires_in,
+    }))
+}
+
+fn check(env: &TestEnv, args: &[&str]) -> support::Exo {
+    env.exo()
+        .args([
+            "connect",
+            "--method",
+            "host-check",
+            "--organization",
+            "contoso.onmicrosoft.com",
+        ])
+        .args(args)
+        .env("EXO_TEST_TOKEN", token(3600))
+}
+
+#[test]
+fn parameters_are_checked_by_kind_before_the_plugin_runs_and_paths_are_made_absolute() {
+    let env = host_check();
+    for (args, refusal) in [
+        (["--count", "abc"], "--count: 'abc' is not a whole number"),
+        (["--count", "1.5"], "--count: '1.5' is not a whole number"),
+        (
+            ["--url", "ftp://x.example/"],
+            "--url: 'ftp://x.example/' is not an http or https URL",
+        ),
+        (
+            ["--url", "https://me:pw@x.example/"],
+            "--url: the URL must not carry a user name or password",
+        ),
+    ] {
+        let run = check(&env, &["--check", "typed"])
+            .args(args)
+            .run()
+            .fails_with(1);
+        assert!(run.stderr.contains(refusal), "{args:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("typed:"),
+            "the plugin ran: {}",
+            run.stderr
+        );
+    }
+
+    let blob: Vec<u8> = (0..=255).collect();
+    let blob_file = env.root().join("blob.bin");
+    std::fs::write(&blob_file, &blob).unwrap();
+    let work = env.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let run = check(
+        &env,
+        &[
+            "--check",
+            "typed",
+            "--count",
+            "7",
+            "--file-path",
+            "rel/x.pfx",
+        ],
+    )
+    .args(["--blob-file", blob_file.to_str().unwrap()])
+    .current_dir(&work)
+    .run()
+    .success();
+    let expected = format!(
+        "typed: count Some(7), path Some({:?}), blob Some((256, Some(255)))",
+        work.join("rel/x.pfx").display().to_string()
+    );
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+}
+
+#[test]
+fn ctrl_c_ends_a_cancellable_sleep_at_once() {
+    let env = host_check();
+    let mut child = check(&env, &["--check", "sleep"]).spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = i32::try_from(child.id()).unwrap();
+    let sent = Instant::now();
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("sign-in with host-check failed: cancelled"),
+        "{stderr}"
+    );
+}
+
+/// `curl`'s status code for a GET of `url`.
+fn curl(url: &str) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+#[test]
+fn the_redirect_listener_takes_exactly_one_redirect_with_the_right_state_on_loopback() {
+    let env = host_check();
+    let mut child = check(&env, &["--check", "redirect"]).spawn();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let uri = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "exo ended early");
+        if let Some(uri) = line.trim().strip_prefix("redirect-uri: ") {
+            break uri.to_owned();
+        }
+    };
+    assert!(
+        uri.starts_with("http://127.0.0.1:") && uri.ends_with('/'),
+        "{uri}"
+    );
+
+    let (status, body) = curl(&format!("{uri}?code=stolen&state=guessed"));
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = curl(&format!("{uri}elsewhere?code=stolen&state=expected-state"));
+    assert_eq!(status, 400);
+    let (status, _) = curl(&format!("{uri}?code=stolen"));
+    assert_eq!(status, 400);
+    let (status, body) = curl(&format!("{uri}?code=the-code&state=expected-state"));
+    assert_eq!(status, 200);
+    assert!(body.contains("You can close this window"), "{body}");
+
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("redirect: code the-code"), "{rest}");
+}
+
+#[test]
+fn a_redirect_error_is_shown_to_the_browser_escaped_and_to_the_user_as_an_error() {
+    let env = host_check();
+    let mut child = check(&env, &["--check", "redirect"]).spawn();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let uri = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "exo ended early");
+        if let Some(uri) = line.trim().strip_prefix("redirect-uri: ") {
+            break uri.to_owned();
+        }
+    };
+    let (status, body) = curl(&format!(
+        "{uri}?error=access_denied&error_description=%3Cscript%3Eno%3C%2Fscript%3E&state=expected-state"
+    ));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("&lt;script&gt;") && !body.contains("<script>"),
+        "{body}"
+    );
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(!status.success());
+    assert!(
+        rest.contains("access_denied: the sign-in was declined or cancelled in the browser"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn a_per_request_timeout_ends_a_request_to_a_silent_server_in_about_a_second() {
+    let env = host_check();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let run = check(
+        &env,
+        &["--check", "http", "--url", &url, "--timeout-ms", "800"],
+    )
+    .run()
+    .fails_with(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(run.stderr.contains("http failed after"), "{}", run.stderr);
+    drop(silent);
+}
+
+#[test]
+fn no_proxy_reaches_a_loopback_server_past_a_dead_proxy() {
+    let env = host_check();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in server.incoming().flatten().take(2) {
+            let mut stream = stream;
+            let mut buffer = [0u8; 1024];
+            let _ = std::io::Read::read(&mut stream, &mut buffer);
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    let dead_proxy = "http://127.0.0.1:9";
+    let through_proxy = check(
+        &env,
+        &["--check", "http", "--url", &url, "--timeout-ms", "3000"],
+    )
+    .env("HTTP_PROXY", dead_proxy)
+    .env("http_proxy", dead_proxy)
+    .env_remove("NO_PROXY")
+    .env_remove("no_proxy")
+    .run()
+    .fails_with(1);
+    assert!(
+        through_proxy.stderr.contains("http failed"),
+        "{}",
+        through_proxy.stderr
+    );
+    let direct = check(&env, &["--check", "http", "--url", &url, "--no-proxy"])
+        .env("HTTP_PROXY", dead_proxy)
+        .env("http_proxy", dead_proxy)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .run()
+        .success();
+    assert!(direct.stderr.contains("http: 204"), "{}", direct.stderr);
+}
+
+#[test]
+fn a_pinned_thumbprint_is_the_only_trust_for_a_self_signed_server() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env.install("host-check", &sb.env.bundled_plugins());
+    let url = sb.sandbox.service_fabric_url().to_string();
+    let pin = sb.sandbox.service_fabric_thumbprint().to_owned();
+    let http = |extra: &[&str]| {
+        sb.exo()
+            .args([
+                "connect",
+                "--method",
+                "host-check",
+                "--check",
+                "http",
+                "--url",
+                &url,
+            ])
+            .args(extra)
+            .env("EXO_TEST_TOKEN", token(3600))
+            .run()
+    };
+    let pinned = http(&["--pin", &pin]).success();
+    assert!(pinned.stderr.contains("http: "), "{}", pinned.stderr);
+    let wrong = http(&["--pin", &"AB".repeat(20)]).fails_with(1);
+    assert!(wrong.stderr.contains("http failed"), "{}", wrong.stderr);
+    let unpinned = http(&[]).fails_with(1);
+    assert!(
+        unpinned.stderr.contains("http failed"),
+        "{}",
+        unpinned.stderr
+    );
+    let malformed = http(&["--pin", "xyz"]).fails_with(1);
+    assert!(
+        malformed
+            .stderr
+            .contains("a pinned thumbprint must be a hex SHA-1"),
+        "{}",
+        malformed.stderr
+    );
+}
+
+#[test]
+fn identity_provider_errors_reach_the_user_as_one_line_with_their_code_and_advice() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env.install("host-check", &sb.env.bundled_plugins());
+    let url = format!(
+        "{}contoso.onmicrosoft.com/oauth2/v2.0/token",
+        sb.sandbox.base_url()
+    );
+    let run = sb
+        .exo()
+        .args([
+            "connect",
+            "--method",
+            "host-check",
+            "--check",
+            "idp",
+            "--url",
+            &url,
+        ])
+        .env("EXO_TEST_TOKEN", token(3600))
+        .run()
+        .fails_with(1);
+    let line = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.contains("AADSTS50126: the user name or password is wrong"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Trace ID"), "{}", run.stderr);
+}
+
+#[test]
+fn plugin_state_round_trips_and_renewals_of_one_plugin_run_concurrently() {
+    let env = host_check();
+    for prefix in ["One", "Two"] {
+        env.exo()
+            .args([
+                "connect",
+                "--method",
+                "host-check",
+                "--check",
+                "typed",
+                "--prefix",
+                prefix,
+            ])
+            .args(["--organization", "contoso.onmicrosoft.com"])
+            // Nothing listens there: the cmdlet fails, after renewing, without leaving loopback.
+            .args(["--connection-uri", "https://127.0.0.1:9/"])
+            // Already expired, so the cmdlet must renew first.
+            .env("EXO_TEST_TOKEN", token(-10))
+            .run()
+            .success();
+    }
+    let cache = std::fs::read(env.root().join("state/cache")).unwrap_or_default();
+    assert!(
+        !cache.windows(8).any(|w| w == b"acquired"),
+        "the cache is encrypted"
+    );
+
+    let fresh = token(3600);
+    let run = env
+        .exo()
+        .args([
+            "-v",
+            "Get-AcceptedDomain",
+            "--all-connections",
+            "--max-retries",
+            "0",
+        ])
+        .env("EXO_TEST_TOKEN", &fresh)
+        .run();
+    assert_eq!(
+        run.stderr
+            .matches("renew saw its state; renewals in flight at once: 2")
+            .count(),
+        2,
+        "{}",
+        run.stderr
+    );
+}
