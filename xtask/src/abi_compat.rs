@@ -80,6 +80,8 @@ pub fn run(debug: &Path, work: &Path) -> Result {
         "exo lists the 1.99 plugin",
     )?;
 
+    appended(debug, work, &copy, &token)?;
+
     eprintln!(
         "==> changing the layout of ErrorKind in the copy (u32 → u64), as a careless edit would"
     );
@@ -97,6 +99,92 @@ pub fn run(debug: &Path, work: &Path) -> Result {
         "exo refuses the changed layout",
     )?;
     eprintln!("==> ABI compatibility: 1.0 ↔ 1.99 load both ways; a changed layout is refused");
+    Ok(())
+}
+
+/// The experiment behind EVOLUTION.md's rule: a later 1.x appends one method to `LoginFlow`
+/// and to `HostServices` (with default bodies, after the `last_prefix_field`) and one field to
+/// the root module, as abi_stable's documentation allows. Older host + newer plugin, and newer
+/// host + older plugin, are both tried with real libraries; the outcomes are checked so that a
+/// change in abi_stable's behaviour fails CI.
+fn appended(debug: &Path, work: &Path, copy: &Path, token: &Path) -> Result {
+    eprintln!(
+        "==> appending a method to LoginFlow and HostServices and a field to the root module"
+    );
+    let abi = copy.join("crates/plugin-abi/src/lib.rs");
+    edit(
+        &abi,
+        "        host: HostRef<'_>,\n    ) -> RResult<RVec<u8>, PluginError>;\n}",
+        "        host: HostRef<'_>,\n    ) -> RResult<RVec<u8>, PluginError>;\n\n    \
+         /// Appended by the experiment.\n    fn appended_operation(&self) -> u32 {\n        199\n    }\n}",
+    )?;
+    edit(
+        &abi,
+        "RResult<RVec<u8>, PluginError>;\n}\n\n/// What [`HostServices::wait_for_redirect`]",
+        "RResult<RVec<u8>, PluginError>;\n\n    /// Appended by the experiment.\n    \
+         fn appended_service(&self) -> u32 {\n        199\n    }\n}\n\n\
+         /// What [`HostServices::wait_for_redirect`]",
+    )?;
+    edit(
+        &abi,
+        "    pub new_login_flow: extern \"C\" fn() -> RResult<LoginFlowBox, PluginError>,\n}",
+        "    pub new_login_flow: extern \"C\" fn() -> RResult<LoginFlowBox, PluginError>,\n    \
+         /// Appended by the experiment.\n    pub appended_field: extern \"C\" fn() -> u32,\n}",
+    )?;
+    let export = copy.join("crates/plugin-sdk/src/export.rs");
+    edit(
+        &export,
+        "        new_login_flow: new_login_flow::<M>,",
+        "        new_login_flow: new_login_flow::<M>,\n        appended_field,",
+    )?;
+    edit(
+        &export,
+        "extern \"C\" fn new_login_flow<",
+        "extern \"C\" fn appended_field() -> u32 {\n    199\n}\n\nextern \"C\" fn new_login_flow<",
+    )?;
+    // The newer plugin calls the appended host service and reports what it got.
+    edit(
+        &export,
+        "    ) -> RResult<TokenGrant, PluginError> {\n        let host = Host::new(host);\n        host.enter(|| {\n            guarded(\"acquire\", || {\n                let grant = self.0.acquire(&Request::new(request), &host)?;\n                Ok(TokenGrant::from(&grant))",
+        "    ) -> RResult<TokenGrant, PluginError> {\n        let appended = host.appended_service();\n        let host = Host::new(host);\n        host.enter(|| {\n            guarded(\"acquire\", || {\n                let grant = self.0.acquire(&Request::new(request), &host)?;\n                Ok(TokenGrant {\n                    extensions: format!(\"{{\\\"appended_service\\\":{appended}}}\").into(),\n                    ..TokenGrant::from(&grant)\n                })",
+    )?;
+    // The newer probe calls the appended plugin operation.
+    edit(
+        &copy.join("tests/abi-probe/src/main.rs"),
+        "    let token = std::fs::read_to_string(token_file)",
+        "    eprintln!(\"appended_operation = {}\", flow.appended_operation());\n    \
+         let token = std::fs::read_to_string(token_file)",
+    )?;
+    build_copy(copy, &work.join("target"))?;
+    let appended = stash(work, "appended")?;
+
+    let older_host = run_probe(&debug.join("abi-probe"), &appended.join(plugin_file()), token);
+    eprintln!("    older host, newer plugin: {}", older_host.1.trim());
+    if !(older_host.0 && older_host.1.contains("\"appended_service\":199")) {
+        return Err(format!(
+            "expected an older host to load a plugin with appended methods, and the plugin's \
+             call of a host method the host lacks to fall back to its default (199): {}",
+            older_host.1
+        ));
+    }
+    let newer_host = run_probe(&work.join("appended/abi-probe"), &debug.join(plugin_file()), token);
+    // abi_stable's refusal is a long layout dump; its verdict is the `Error:` line.
+    let verdict = newer_host
+        .1
+        .lines()
+        .find(|line| line.starts_with("Error:"))
+        .unwrap_or("(no verdict)");
+    eprintln!("    newer host, older plugin: refused ({verdict})");
+    if newer_host.0 || !newer_host.1.contains("refused") {
+        return Err(format!(
+            "expected a host with appended methods to refuse an older plugin (abi_stable's \
+             prefix check), but: {}",
+            newer_host.1
+        ));
+    }
+    eprintln!(
+        "    ok: appending is safe only for newer plugins in older hosts, so major 1 stays frozen"
+    );
     Ok(())
 }
 
@@ -159,20 +247,26 @@ fn stash(work: &Path, name: &str) -> Result<std::path::PathBuf> {
     Ok(plugins)
 }
 
+/// Runs `probe` on `library`: whether it succeeded, and all it printed.
+fn run_probe(probe: &Path, library: &Path, token: &Path) -> (bool, String) {
+    match Command::new(probe).arg(library).arg(token).output() {
+        Ok(output) => (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        ),
+        Err(e) => (false, format!("cannot run {}: {e}", probe.display())),
+    }
+}
+
 /// Runs `probe` on `library`; it must succeed and say `expected`.
 fn probe(probe: &Path, library: &Path, token: &Path, expected: &str) -> Result {
-    let output = Command::new(probe)
-        .arg(library)
-        .arg(token)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", probe.display()))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (succeeded, text) = run_probe(probe, library, token);
     eprintln!("    {}", text.trim());
-    if output.status.success() && text.contains(expected) {
+    if succeeded && text.contains(expected) {
         Ok(())
     } else {
         Err(format!(

@@ -8,9 +8,11 @@
 //! # Compatibility promise
 //!
 //! A plugin built against any `plugin-abi` 1.x loads into every host built against any 1.y,
-//! older or newer. abi_stable would reject an older plugin as soon as a vtable or the root module
-//! grows, so for major 1 the *shape* of every type here is frozen: no field or method is ever
-//! added, removed, renamed or reordered. Evolution happens in data instead:
+//! older or newer. abi_stable lets a *newer* plugin with appended methods load into an older
+//! host, but refuses an *older* plugin in a host whose vtables or root module grew (measured by
+//! `cargo xtask abi-compat`; see `EVOLUTION.md`). So for major 1 the *shape* of every type here
+//! is frozen: no field or method is ever added, removed, renamed or reordered. Evolution happens
+//! in data instead:
 //!
 //! - every payload that may need to grow has an `extensions` field holding a JSON object;
 //!   unknown keys are ignored by both sides;

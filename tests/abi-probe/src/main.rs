@@ -72,8 +72,9 @@ fn probe(library: &str, token_file: &str) -> Result<String, String> {
         .map_err(|e| format!("acquire failed: {}", e.message))?;
     let probe_abi = <PluginRoot_Ref as abi_stable::library::RootModule>::VERSION_STRINGS.version;
     Ok(format!(
-        "{} (plugin ABI {plugin_abi}, probe ABI {probe_abi}) acquired a token for tenant {}",
-        description.method_id, grant.tenant_id
+        "{} (plugin ABI {plugin_abi}, probe ABI {probe_abi}) acquired a token for tenant {}; \
+         grant extensions {}",
+        description.method_id, grant.tenant_id, grant.extensions
     ))
 }
 
