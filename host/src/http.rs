@@ -18,7 +18,7 @@ use session::environment::Trust;
 /// How long to wait for a TCP + TLS connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a whole request may take. Exchange's own server timeout is 15 minutes
-/// (`exchange-online.md` §3); a cmdlet gets one minute more, like the reference module.
+/// (`docs/exchange-online.md`, "Retries and timeouts"); a cmdlet gets one minute more, like the reference module.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(16 * 60);
 
 /// Builds and caches one client per trust setting and transport, so that a process that talks

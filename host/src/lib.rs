@@ -60,8 +60,12 @@ pub(crate) fn exit_with(error: &clap::Error) -> ! {
     std::process::exit(error.exit_code())
 }
 
-/// Prints `error` with its causes on one line and fails.
+/// Prints `error` with its causes on one line and fails: 130 when the user interrupted, else 1.
 fn report(error: &anyhow::Error) -> ExitCode {
     eprintln!("exo: error: {}", hints::describe(error));
-    ExitCode::FAILURE
+    if error.chain().any(|e| e.is::<plugin_runtime::Interrupted>()) {
+        ExitCode::from(130)
+    } else {
+        ExitCode::FAILURE
+    }
 }

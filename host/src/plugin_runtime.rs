@@ -40,6 +40,12 @@ pub const DEFAULT_CLIENT_ID: &str = "fb78d390-0c51-40cd-8e17-fdbfab77341b";
 /// The largest plugin state kept with a connection.
 const MAX_STATE_BYTES: usize = 16 * 1024;
 
+/// The user pressed Ctrl-C and the plugin stopped; exo exits with 130, as a shell does for
+/// SIGINT.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+pub struct Interrupted;
+
 /// Runs `call` (one plugin entry point) on a blocking thread with `services` lent to it.
 ///
 /// The first Ctrl-C asks the plugin to stop (through `is_cancelled`, and by ending the host

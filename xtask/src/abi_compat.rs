@@ -158,7 +158,11 @@ fn appended(debug: &Path, work: &Path, copy: &Path, token: &Path) -> Result {
     build_copy(copy, &work.join("target"))?;
     let appended = stash(work, "appended")?;
 
-    let older_host = run_probe(&debug.join("abi-probe"), &appended.join(plugin_file()), token);
+    let older_host = run_probe(
+        &debug.join("abi-probe"),
+        &appended.join(plugin_file()),
+        token,
+    );
     eprintln!("    older host, newer plugin: {}", older_host.1.trim());
     if !(older_host.0 && older_host.1.contains("\"appended_service\":199")) {
         return Err(format!(
@@ -167,7 +171,11 @@ fn appended(debug: &Path, work: &Path, copy: &Path, token: &Path) -> Result {
             older_host.1
         ));
     }
-    let newer_host = run_probe(&work.join("appended/abi-probe"), &debug.join(plugin_file()), token);
+    let newer_host = run_probe(
+        &work.join("appended/abi-probe"),
+        &debug.join(plugin_file()),
+        token,
+    );
     // abi_stable's refusal is a long layout dump; its verdict is the `Error:` line.
     let verdict = newer_host
         .1

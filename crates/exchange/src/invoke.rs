@@ -1,6 +1,6 @@
 //! `POST {exchange}/adminapi/beta/{tenant}/InvokeCommand`: one cmdlet, every page.
 //!
-//! - Headers as the reference module sends them (`exchange-online.md` §5.3): the bearer token,
+//! - Headers as the reference module sends them (`docs/exchange-online.md`, "Headers"): the bearer token,
 //!   `X-AnchorMailbox`, `connection-id`, one `client-request-id` per cmdlet kept across pages
 //!   and retries, `Prefer: odata.maxpagesize=N`, `X-CmdletName`, `X-ClientApplication`.
 //! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
@@ -50,7 +50,7 @@ impl Target {
 }
 
 /// The anchor mailbox of an app-only connection: the static system mailbox the reference
-/// module uses (`exchange-online.md` §5.3).
+/// module uses (`docs/exchange-online.md`, "Headers").
 pub fn app_anchor_mailbox(tenant_id: &str) -> String {
     format!("APP:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{tenant_id}")
 }

@@ -6,7 +6,7 @@
 //!   reference module sends, `@odata.nextLink` paging, throttling and retries, one token
 //!   renewal on a 401, and rows handed over page by page as they arrive.
 //!
-//! Protocol facts: `shared/reference/exchange-online.md` §5.
+//! Protocol facts: `docs/exchange-online.md`.
 
 pub mod cmdlet;
 pub mod invoke;

@@ -99,7 +99,7 @@ impl Cloud {
         format!("{host}/{tid}/")
     }
 
-    /// The real authority host of this cloud (identity-platform.md §10). The sandbox never
+    /// The real authority host of this cloud (`docs/identity-platform.md`, "National clouds"). The sandbox never
     /// serves it; it appears where the real service names itself (`error_uri`, the v1
     /// `userinfo_endpoint`).
     pub fn authority_host(self) -> &'static str {

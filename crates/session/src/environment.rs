@@ -1,7 +1,7 @@
 //! The clouds exo can talk to, and how a connection's URLs and token scope are derived.
 //!
 //! The table follows `Connect-ExchangeOnline -ExchangeEnvironmentName` (see
-//! `shared/reference/exchange-online.md` §4). `--connection-uri` and `--authority-uri` override
+//! `docs/exchange-online.md`, "Environments"). `--connection-uri` and `--authority-uri` override
 //! the hosts of any environment; the token scope always comes from the environment. The
 //! `sandbox` environment reads the running sandbox's discovery file (`sandbox.json`) and trusts
 //! only the sandbox's CA.

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use abi_stable::std_types::RResult;
 use anyhow::Context as _;
@@ -17,8 +18,8 @@ use crate::context::Context;
 use crate::loader::LoadedPlugin;
 use crate::parameters::{self, SecretPrompt};
 use crate::plugin_runtime::{
-    call_plugin, describe_plugin_error, login_request, signed_in, tokens_of, wipe_grant,
-    wipe_request,
+    Interrupted, call_plugin, describe_plugin_error, login_request, signed_in, tokens_of,
+    wipe_grant, wipe_request,
 };
 use crate::services::{self, Services};
 
@@ -172,13 +173,20 @@ async fn acquire(
         cancelled.clone(),
     );
     let plugin = Arc::new(plugin);
+    let interrupted = cancelled.clone();
     call_plugin(services, cancelled, move |host| {
         let grant: RResult<TokenGrant, _> = plugin.flow.acquire(&request, host);
         wipe_request(request);
         grant
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{}", describe_plugin_error(&e)))
+    .map_err(|e| {
+        if e.kind == plugin_abi::ErrorKind::CANCELLED && interrupted.load(Ordering::Relaxed) {
+            anyhow::Error::new(Interrupted)
+        } else {
+            anyhow::anyhow!("{}", describe_plugin_error(&e))
+        }
+    })
     .with_context(|| format!("sign-in with {method_id} failed"))
 }
 

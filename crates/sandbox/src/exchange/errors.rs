@@ -1,4 +1,4 @@
-//! Exchange admin API errors (exchange-online.md §5.5):
+//! Exchange admin API errors (`docs/exchange-online.md`, "Responses and errors"):
 //! `{"error":{"code","message","details":[{"code","message","target"}],"innererror":{"type",
 //! "internalException":{"message"}}}}`, `details[0].message` =
 //! `<ExceptionCode>|<ExceptionType>|<message>`, `details[0].code` = the PowerShell

@@ -1,4 +1,4 @@
-//! AADSTS error bodies (identity-platform.md §2) and the catalogue of the errors the sandbox
+//! AADSTS error bodies (`docs/identity-platform.md`, "Error bodies") and the catalogue of the errors the sandbox
 //! returns.
 //!
 //! Body: `error`, `error_description` = `AADSTSnnnnn: text\r\nTrace ID: …\r\nCorrelation ID:

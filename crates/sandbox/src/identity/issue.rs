@@ -292,7 +292,7 @@ pub(crate) struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// The JSON body: integers for v2, strings for v1 (identity-platform.md §1.4).
+    /// The JSON body: integers for v2, strings for v1 (`docs/identity-platform.md`, "Endpoints and tenants").
     pub fn body(&self, v1: bool) -> Value {
         let lifetime = self.access.lifetime;
         let mut body = if v1 {

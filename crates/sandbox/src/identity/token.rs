@@ -2,7 +2,7 @@
 //! (ROPC) and `client_credentials`, on v2 (`scope`, JSON integers) and v1 (`resource`, JSON
 //! strings).
 //!
-//! v1 differs beyond the parameter names (identity-platform.md §1.4): every delegated grant
+//! v1 differs beyond the parameter names (`docs/identity-platform.md`, "Endpoints and tenants"): every delegated grant
 //! returns a refresh token (the v1 discovery document advertises
 //! `microsoft_multi_refresh_token: true`), `scope` lists bare permission names, and the ID
 //! token is a v1 one (`iss` = `https://sts.windows.net/{tid}/`, `ver` 1.0, `unique_name`/`upn`).

@@ -74,7 +74,7 @@ pub fn jwt_header(token: &str) -> Value {
     .expect("JSON header")
 }
 
-/// Asserts an AADSTS error body (identity-platform.md §2).
+/// Asserts an AADSTS error body (`docs/identity-platform.md`, "Error bodies").
 pub fn assert_aad(status: StatusCode, body: &Value, expected_status: u16, error: &str, code: u64) {
     assert_eq!(
         (
@@ -103,7 +103,7 @@ pub fn assert_aad(status: StatusCode, body: &Value, expected_status: u16, error:
     }
 }
 
-/// Asserts an Exchange error body (exchange-online.md §5.5).
+/// Asserts an Exchange error body (`docs/exchange-online.md`, "Responses and errors").
 pub fn assert_exo(status: StatusCode, body: &Value, expected_status: u16, message_part: &str) {
     assert_eq!(status.as_u16(), expected_status, "{body:#}");
     let error = &body["error"];
