@@ -5,7 +5,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::TcpListener;
-use std::process::Command;
+use std::process::{Child, ChildStderr, Command};
 use std::time::{Duration, Instant};
 
 use support::{SandboxEnv, TestEnv, now, unsigned_jwt};
@@ -128,19 +128,25 @@ fn curl(url: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
-#[test]
-fn the_redirect_listener_takes_exactly_one_redirect_with_the_right_state_on_loopback() {
-    let env = host_check();
-    let mut child = check(&env, &["--check", "redirect"]).spawn();
+/// Starts `exo connect` with the redirect check and returns it, its stderr, and the redirect URI
+/// it announced.
+fn wait_for_listener(env: &TestEnv) -> (Child, BufReader<ChildStderr>, String) {
+    let mut child = check(env, &["--check", "redirect"]).spawn();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    let uri = loop {
+    loop {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "exo ended early");
         if let Some(uri) = line.trim().strip_prefix("redirect-uri: ") {
-            break uri.to_owned();
+            return (child, stderr, uri.to_owned());
         }
-    };
+    }
+}
+
+#[test]
+fn the_redirect_listener_takes_exactly_one_redirect_with_the_right_state_on_loopback() {
+    let env = host_check();
+    let (mut child, mut stderr, uri) = wait_for_listener(&env);
     assert!(
         uri.starts_with("http://127.0.0.1:") && uri.ends_with('/'),
         "{uri}"
@@ -166,16 +172,7 @@ fn the_redirect_listener_takes_exactly_one_redirect_with_the_right_state_on_loop
 #[test]
 fn a_redirect_error_is_shown_to_the_browser_escaped_and_to_the_user_as_an_error() {
     let env = host_check();
-    let mut child = check(&env, &["--check", "redirect"]).spawn();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let uri = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "exo ended early");
-        if let Some(uri) = line.trim().strip_prefix("redirect-uri: ") {
-            break uri.to_owned();
-        }
-    };
+    let (mut child, mut stderr, uri) = wait_for_listener(&env);
     let (status, body) = curl(&format!(
         "{uri}?error=access_denied&error_description=%3Cscript%3Eno%3C%2Fscript%3E&state=expected-state"
     ));
