@@ -183,3 +183,156 @@ fn missing_empty_huge_or_misplaced_secrets_are_explained_without_echoing_them() 
         "what cannot be read again is left out"
     );
 }
+
+fn typed(name: &str, kind: ParameterKind, secret: bool, env: Option<&str>) -> ParameterSpec {
+    ParameterSpec {
+        kind,
+        ..spec(name, secret, false, env)
+    }
+}
+
+#[test]
+fn values_are_checked_against_their_kind_with_the_value_escaped() {
+    let cases = [
+        (ParameterKind::INTEGER, "12", Ok("12".to_owned())),
+        (
+            ParameterKind::INTEGER,
+            "1e3",
+            Err("'1e3' is not a whole number"),
+        ),
+        (
+            ParameterKind::INTEGER,
+            "99999999999999999999",
+            Err("is not a whole number"),
+        ),
+        (
+            ParameterKind::URL,
+            "https://login.example/t",
+            Ok("https://login.example/t".to_owned()),
+        ),
+        (
+            ParameterKind::URL,
+            "login.example",
+            Err("is not an absolute URL"),
+        ),
+        (
+            ParameterKind::URL,
+            "file:///etc/passwd",
+            Err("is not an http or https URL"),
+        ),
+        (
+            ParameterKind::URL,
+            "https://u:p@login.example/",
+            Err("must not carry a user name"),
+        ),
+        (ParameterKind::PATH, "", Err("the path is empty")),
+        (
+            ParameterKind::STRING,
+            "\u{1b}[31m",
+            Ok("\u{1b}[31m".to_owned()),
+        ),
+        (
+            ParameterKind::INTEGER,
+            "\u{1b}[31m",
+            Err("'\\u{1b}[31m' is not a whole number"),
+        ),
+    ];
+    for (kind, value, expected) in cases {
+        let result = resolve(
+            &[typed("x", kind, false, None)],
+            &[given("x", value)],
+            &NoPrompt,
+        )
+        .map(|r| values(&r)[0].1.clone())
+        .map_err(|e| format!("{e:#}"));
+        match (result, expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{value:?}"),
+            (Err(got), Err(want)) => {
+                assert!(
+                    got.starts_with("--x: ") && got.contains(want),
+                    "{value:?}: {got}"
+                )
+            }
+            (got, want) => panic!("{value:?}: got {got:?}, want {want:?}"),
+        }
+    }
+    let path = resolve(
+        &[typed("p", ParameterKind::PATH, false, None)],
+        &[given("p", "relative/file.pem")],
+        &NoPrompt,
+    )
+    .unwrap();
+    match &path.sources[0].source {
+        Source::Value(value) => assert!(
+            std::path::Path::new(value).is_absolute() && value.ends_with("relative/file.pem"),
+            "{value}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn binary_secrets_keep_every_byte_from_files_and_are_base64_in_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes: Vec<u8> = (0..=255).chain([b'\n']).collect();
+    let file = dir.path().join("cert.pfx");
+    std::fs::write(&file, &bytes).unwrap();
+    let spec = typed(
+        "blob",
+        ParameterKind::BYTES,
+        true,
+        Some("EXO_TEST_PARAMETER_BLOB"),
+    );
+    let from_file = resolve(
+        std::slice::from_ref(&spec),
+        &[given("blob", &file.display().to_string())],
+        &NoPrompt,
+    )
+    .unwrap();
+    assert_eq!(from_file.values[0].value.as_slice(), bytes.as_slice());
+    assert!(from_file.sources[0].binary);
+    assert_eq!(
+        reread(&from_file.sources).values[0].value.as_slice(),
+        bytes.as_slice()
+    );
+
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    // SAFETY: this test is the only one that touches this variable.
+    unsafe {
+        std::env::set_var(
+            "EXO_TEST_PARAMETER_BLOB",
+            format!("{}\n{}", &encoded[..10], &encoded[10..]),
+        )
+    };
+    let from_env = resolve(std::slice::from_ref(&spec), &[], &NoPrompt).unwrap();
+    assert_eq!(from_env.values[0].value.as_slice(), bytes.as_slice());
+    assert_eq!(
+        reread(&from_env.sources).values[0].value.as_slice(),
+        bytes.as_slice()
+    );
+
+    // SAFETY: as above.
+    unsafe { std::env::set_var("EXO_TEST_PARAMETER_BLOB", "not base64!") };
+    let error = format!(
+        "{:#}",
+        resolve(std::slice::from_ref(&spec), &[], &NoPrompt).unwrap_err()
+    );
+    assert!(
+        error.contains("must be base64") && !error.contains("not base64!"),
+        "{error}"
+    );
+
+    let huge = dir.path().join("huge.pfx");
+    std::fs::write(&huge, vec![0u8; 1024 * 1024 + 1]).unwrap();
+    let error = format!(
+        "{:#}",
+        resolve(
+            std::slice::from_ref(&spec),
+            &[given("blob", &huge.display().to_string())],
+            &NoPrompt
+        )
+        .unwrap_err()
+    );
+    assert!(error.contains("larger than 1024 KiB"), "{error}");
+}
