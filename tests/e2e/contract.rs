@@ -130,13 +130,17 @@ fn curl(url: &str) -> (u16, String) {
 
 /// Starts `exo connect` with the redirect check and returns it, its stderr, and the redirect URI
 /// it announced.
+#[allow(clippy::zombie_processes)] // the child is returned to the caller, which waits for it
 fn wait_for_listener(env: &TestEnv) -> (Child, BufReader<ChildStderr>, String) {
     let mut child = check(env, &["--check", "redirect"]).spawn();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "exo ended early");
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait();
+            panic!("exo ended before listening: {status:?}");
+        }
         if let Some(uri) = line.trim().strip_prefix("redirect-uri: ") {
             return (child, stderr, uri.to_owned());
         }
