@@ -2,7 +2,8 @@
 //!
 //! - `build [--release]`: build the workspace and assemble the ready-to-run folder
 //!   `target/<profile>/` = `exo`, `exo-sandbox` and `plugins/` (one library per login method).
-//! - `test`: build, then run every test (cargo-nextest when installed, else cargo test).
+//! - `test`: build, install the pinned third-party OAuth clients (`tests/third-party`), then run
+//!   every test (cargo-nextest when installed, else cargo test).
 //! - `ci`: exactly what CI runs: formatting, clippy with warnings denied, build, tests, and the
 //!   demo (so that the README's first command stays true).
 //! - `demo`: build, start the sandbox tenant, and run the main job against it: connect, run
@@ -17,6 +18,7 @@
 
 mod abi_compat;
 mod demo;
+mod third_party;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -182,6 +184,9 @@ pub(crate) fn set_mode(_: &Path, _: u32) -> Result {
 }
 
 fn test() -> Result {
+    let python = third_party::ensure_installed()?;
+    // SAFETY: xtask is single-threaded; the variable is read by the test processes it starts.
+    unsafe { std::env::set_var("EXO_THIRD_PARTY_PYTHON", &python) };
     let nextest = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(["nextest", "--version"])
         .output()

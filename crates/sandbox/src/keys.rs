@@ -89,10 +89,10 @@ impl SigningKey {
 /// An app's certificate credential.
 #[derive(Clone, Debug)]
 pub(crate) struct AppCertificate {
-    /// base64url SHA-1 of the DER (`x5t`).
-    pub x5t: String,
-    /// base64url SHA-256 of the DER (`x5t#S256`).
-    pub x5t_s256: String,
+    /// SHA-1 of the DER (what `x5t` and a thumbprint `kid` encode).
+    pub sha1: Vec<u8>,
+    /// SHA-256 of the DER (what `x5t#S256` encodes).
+    pub sha256: Vec<u8>,
     /// PKCS#1 `RSAPublicKey` DER, for signature verification.
     pub public_key: Vec<u8>,
 }
@@ -246,10 +246,11 @@ pub(crate) fn load_app_certificate(cert_file: &Path) -> Result<AppCertificate, K
     };
     let der = cert_der_from_pem(&read(cert_file)?).ok_or_else(invalid)?;
     let public_key = rsa_public_key_of_cert(&der).ok_or_else(invalid)?;
-    let (x5t, x5t_s256) = thumbprints(&der);
     Ok(AppCertificate {
-        x5t,
-        x5t_s256,
+        sha1: digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &der)
+            .as_ref()
+            .to_vec(),
+        sha256: digest::digest(&digest::SHA256, &der).as_ref().to_vec(),
         public_key,
     })
 }

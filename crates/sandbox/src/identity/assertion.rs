@@ -128,6 +128,62 @@ fn check_time(now: i64, decoded: &jwt::Decoded<'_>) -> Result<(), AadError> {
     }
 }
 
+/// A certificate digest named in an assertion header, decoded whatever its encoding.
+struct KeyReference {
+    /// The SHA-1 (20 bytes) or SHA-256 (32 bytes) digest of the certificate.
+    digest: Vec<u8>,
+}
+
+impl KeyReference {
+    /// The key an assertion names: `x5t#S256`, else `x5t`, else `kid`. Real clients encode the
+    /// thumbprint as base64url with or without `=` padding, as standard base64 (`+`, `/`), or,
+    /// in `kid`, as hex; the service accepts them all, so the digest bytes are compared.
+    /// A digest of the wrong size for its header (a SHA-1 in `x5t#S256`) names no key.
+    fn of(decoded: &jwt::Decoded<'_>) -> Option<Self> {
+        [("x5t#S256", Some(32)), ("x5t", Some(20)), ("kid", None)]
+            .iter()
+            .find_map(|&(name, size)| {
+                let digest = decode_thumbprint(decoded.header_str(name)?)?;
+                let sized = size.is_none_or(|size| digest.len() == size);
+                Some(Self {
+                    digest: if sized { digest } else { Vec::new() },
+                })
+            })
+    }
+
+    fn matches(&self, certificate: &crate::keys::AppCertificate) -> bool {
+        let expected = match self.digest.len() {
+            20 => &certificate.sha1,
+            32 => &certificate.sha256,
+            _ => return false,
+        };
+        constant_time_eq(expected, &self.digest)
+    }
+
+    /// The thumbprint as the service shows it: upper-case hex (empty when it names no key).
+    fn hex(&self) -> String {
+        self.digest.iter().map(|b| format!("{b:02X}")).collect()
+    }
+}
+
+/// A SHA-1 or SHA-256 digest from base64url, base64 (either with or without padding) or hex.
+fn decode_thumbprint(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let digest_sized = |bytes: Vec<u8>| matches!(bytes.len(), 20 | 32).then_some(bytes);
+    let hex = (text.len() == 40 || text.len() == 64)
+        .then(|| {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten();
+    let unpadded = text.trim_end_matches('=');
+    hex.or_else(|| URL_SAFE_NO_PAD.decode(unpadded).ok().and_then(digest_sized))
+        .or_else(|| STANDARD_NO_PAD.decode(unpadded).ok().and_then(digest_sized))
+}
+
 fn certificate_assertion(
     now: i64,
     client: &Client,
@@ -135,25 +191,17 @@ fn certificate_assertion(
     audiences: &[String],
 ) -> Result<(), AadError> {
     let client_id = client.client_id.to_string();
-    let (thumbprint, sha256) = match (decoded.header_str("x5t#S256"), decoded.header_str("x5t")) {
-        (Some(t), _) => (t, true),
-        (None, Some(t)) => (t, false),
-        (None, None) => {
-            return Err(errors::assertion_malformed(
-                "The assertion header has neither 'x5t' nor 'x5t#S256'.",
-            ));
-        }
+    let Some(reference) = KeyReference::of(decoded) else {
+        return Err(errors::assertion_malformed(
+            "The assertion header has no usable 'x5t', 'x5t#S256' or 'kid'.",
+        ));
     };
+    let thumbprint = reference.hex();
+    let thumbprint = thumbprint.as_str();
     let cert = client
         .certificate
         .as_ref()
-        .filter(|c| {
-            if sha256 {
-                c.x5t_s256 == thumbprint
-            } else {
-                c.x5t == thumbprint
-            }
-        })
+        .filter(|c| reference.matches(c))
         .ok_or_else(|| {
             errors::assertion_signature("The key was not found.", thumbprint, &client_id)
         })?;
@@ -238,3 +286,6 @@ fn federated_assertion(
     }
     check_time(now, decoded)
 }
+
+#[cfg(test)]
+mod tests;

@@ -169,7 +169,20 @@ pub(crate) async fn openid_v1(
     }))
 }
 
-pub(crate) async fn jwks(State(core): State<Arc<Core>>) -> Response {
+/// `/{tenant}/discovery/v2.0/keys`: the v2 key set, whose entries carry the `issuer` that
+/// tokens signed with them name (with the literal `{tenantid}` placeholder, as the real
+/// multi-tenant key set has it).
+pub(crate) async fn jwks(
+    State(core): State<Arc<Core>>,
+    Extension(info): Extension<RequestInfo>,
+) -> Response {
+    let mut key = core.keys.token_signing.jwk.clone();
+    key["issuer"] = json!(format!("{}/{{tenantid}}/v2.0", core.cloud_base(info.cloud)));
+    cacheable(json!({"keys": [key]}))
+}
+
+/// `/{tenant}/discovery/keys`: the v1 key set, without `issuer`.
+fn v1_jwks(core: &Core) -> Response {
     cacheable(json!({"keys": [core.keys.token_signing.jwk]}))
 }
 
@@ -181,7 +194,7 @@ pub(crate) async fn discovery_v1(
     RawQuery(query): RawQuery,
 ) -> Response {
     match what.as_str() {
-        "keys" => jwks(State(core)).await,
+        "keys" => v1_jwks(&core),
         "instance" if tenant.eq_ignore_ascii_case("common") => instance(
             &core,
             &info,

@@ -156,9 +156,19 @@ pub(crate) fn unknown_client(client_id: &str, directory: &str) -> AadError {
     )
 }
 
+/// An app-only request to `/common` or `/organizations`: those name no tenant, and app-only
+/// tokens are always for one tenant. The real service answers AADSTS50059 when it cannot infer
+/// a tenant (observed in public reports); it never tells the caller to use `/organizations`.
+pub(crate) fn no_tenant_identified() -> AadError {
+    AadError::new(
+        "invalid_request",
+        50059,
+        "No tenant-identifying information found in either the request or implied by any provided credentials.",
+    )
+}
+
+/// The password grant over `/common` or `/consumers` (documented for ROPC).
 pub(crate) fn not_on_common(grant: &str) -> AadError {
-    // 9001023 is documented for ROPC; the sandbox uses it for every grant that needs a
-    // tenant-specific authority (app-only flows too: their real code is UNVERIFIED).
     AadError::new(
         "invalid_request",
         9001023,

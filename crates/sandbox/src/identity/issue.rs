@@ -38,9 +38,10 @@ fn lifetime(state: &Core) -> i64 {
     match state.seed.lifetimes.access_token_seconds {
         Some(seconds) => seconds as i64,
         None => {
+            // Random in the documented 60–90 minutes, like the real service's.
             let mut b = [0u8; 2];
             crate::state::random_fill(&mut b);
-            3600 + i64::from(u16::from_le_bytes(b) % 300)
+            3600 + i64::from(u16::from_le_bytes(b) % 1801)
         }
     }
 }
@@ -65,8 +66,18 @@ fn amr(authn: &Authentication) -> Vec<&'static str> {
     }
 }
 
-fn wids(roles: &[Role]) -> Vec<&'static str> {
-    roles.iter().map(|r| r.template_id()).collect()
+/// The template id real user tokens carry for every member ("User" default role).
+const DEFAULT_USER_ROLE: &str = "b79fbf4d-3ef9-4689-8143-76b194e85509";
+/// The template id real app-only tokens carry for every service principal.
+const DEFAULT_APP_ROLE: &str = "0997a1d0-0d1d-4acb-b408-d5ca73121e90";
+
+/// `wids`: the directory roles' template ids, then the default one real tokens always carry.
+fn wids(roles: &[Role], default: &'static str) -> Vec<&'static str> {
+    roles
+        .iter()
+        .map(|r| r.template_id())
+        .chain(std::iter::once(default))
+        .collect()
 }
 
 /// Who a delegated token is for: the signed-in user and the client acting for them.
@@ -118,14 +129,14 @@ pub(crate) fn user_access_token(
         "oid": user.object_id,
         "rh": random_token(24),
         "scp": permissions.join(" "),
-        "sid": crate::state::new_guid(),
+        "sid": authn.session_id,
         "sub": pairwise_sub(&user.object_id, &client.client_id),
         "tid": tid,
         "unique_name": user.upn,
         "upn": user.upn,
         "uti": random_token(16),
         "ver": "1.0",
-        "wids": wids(&user.roles),
+        "wids": wids(&user.roles, DEFAULT_USER_ROLE),
     });
     Minted {
         token: sign(state, v1_header(state), &claims),
@@ -161,7 +172,7 @@ pub(crate) fn app_access_token(
         "tid": tid,
         "uti": random_token(16),
         "ver": "1.0",
-        "wids": wids(app.roles),
+        "wids": wids(app.roles, DEFAULT_APP_ROLE),
     });
     // Like the real service, no `roles` claim at all when no app role is granted.
     if !app.app_roles.is_empty() {
@@ -199,7 +210,7 @@ pub(crate) fn id_token(
         "oid": user.object_id,
         "preferred_username": user.upn,
         "rh": random_token(24),
-        "sid": crate::state::new_guid(),
+        "sid": authn.session_id,
         "sub": pairwise_sub(&user.object_id, client_id),
         "tid": tid,
         "uti": random_token(16),

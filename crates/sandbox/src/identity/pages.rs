@@ -133,6 +133,12 @@ pub(crate) fn render_step(core: &Core, id: &str, flow: &Flow, error: Option<&str
             "Signed in",
             "<p>You can close this window.</p>\n".to_owned(),
         ),
+        Step::Declined => (
+            "Sign-in declined",
+            "<p>You declined to sign in to the application on your device. You can close this \
+             window.</p>\n"
+                .to_owned(),
+        ),
     };
     Html(page(title, &body)).into_response()
 }
@@ -182,7 +188,7 @@ pub(crate) async fn login(
         Outcome::Stay(message) => Some(message),
     };
     let response = render_step(&core, &id, &flow, message.as_deref());
-    if flow.step != Step::Done {
+    if !matches!(flow.step, Step::Done | Step::Declined) {
         let expires_at = flow.expires_at;
         core.auth().flows.insert(id, flow, expires_at, now);
     }
@@ -232,14 +238,7 @@ fn advance(core: &Core, flow: &mut Flow, params: &Params, now: i64) -> Outcome {
                 flow.step = Step::Mfa(user);
                 return Outcome::Next;
             }
-            finish(
-                flow,
-                Authentication {
-                    user,
-                    mfa: false,
-                    auth_time: now,
-                },
-            )
+            finish(flow, Authentication::new(user, false, now))
         }
         Step::Mfa(user) => {
             let secret = core
@@ -254,14 +253,7 @@ fn advance(core: &Core, flow: &mut Flow, params: &Params, now: i64) -> Outcome {
                     "You didn't enter the expected verification code. Please try again.".into(),
                 );
             }
-            finish(
-                flow,
-                Authentication {
-                    user,
-                    mfa: true,
-                    auth_time: now,
-                },
-            )
+            finish(flow, Authentication::new(user, true, now))
         }
         Step::Approve(authn) => {
             let FlowPurpose::Device { device_code } = &flow.purpose else {
@@ -275,8 +267,12 @@ fn advance(core: &Core, flow: &mut Flow, params: &Params, now: i64) -> Outcome {
             let mut store = core.auth();
             match store.device_codes.get_mut(device_code) {
                 Some(record) if record.state == DeviceState::Pending && record.expires_at > now => {
+                    flow.step = if decision == DeviceState::Declined {
+                        Step::Declined
+                    } else {
+                        Step::Done
+                    };
                     record.state = decision;
-                    flow.step = Step::Done;
                     Outcome::Next
                 }
                 _ => Outcome::Stay(
@@ -284,7 +280,7 @@ fn advance(core: &Core, flow: &mut Flow, params: &Params, now: i64) -> Outcome {
                 ),
             }
         }
-        Step::Done => Outcome::Next,
+        Step::Done | Step::Declined => Outcome::Next,
     }
 }
 

@@ -22,6 +22,21 @@ pub(crate) struct Authentication {
     pub user: UserRef,
     pub mfa: bool,
     pub auth_time: i64,
+    /// The sign-in session (`sid`): the same in every token of this sign-in, refreshes
+    /// included.
+    pub session_id: Uuid,
+}
+
+impl Authentication {
+    /// A new sign-in of `user` at `now`.
+    pub fn new(user: UserRef, mfa: bool, now: i64) -> Self {
+        Self {
+            user,
+            mfa,
+            auth_time: now,
+            session_id: Uuid::new_v4(),
+        }
+    }
 }
 
 /// PKCE challenge method.
@@ -118,6 +133,8 @@ pub(crate) enum Step {
     /// Device flows: the user confirms the app.
     Approve(Authentication),
     Done,
+    /// Device flows: the user declined; the device's poll gets `authorization_declined`.
+    Declined,
 }
 
 /// A sign-in page flow (the hidden `flow` field names it).

@@ -547,11 +547,7 @@ impl<'a> TokenRequest<'a> {
         if self.core.directory.user(user).totp_secret.is_some() {
             return Err(errors::mfa_required(EXCHANGE_APP_ID));
         }
-        let authn = Authentication {
-            user,
-            mfa: false,
-            auth_time: now,
-        };
+        let authn = Authentication::new(user, false, now);
         self.delegated(
             Grant {
                 client,
@@ -571,7 +567,7 @@ impl<'a> TokenRequest<'a> {
         now: i64,
     ) -> Result<TokenResponse, AadError> {
         let TenantSegment::Tenant(tenant) = segment else {
-            return Err(errors::not_on_common("client_credentials"));
+            return Err(errors::no_tenant_identified());
         };
         let client = self.client(segment)?;
         if client.public {

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod assertion_forms;
 mod bad_input;
 mod cli;
 mod exchange;
@@ -11,3 +12,4 @@ mod legacy;
 mod limits;
 mod managed_identity;
 mod pages;
+mod third_party;

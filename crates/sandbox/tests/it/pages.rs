@@ -26,7 +26,7 @@ fn attribute(html: &str, marker: &str, attribute: &str) -> Option<String> {
 }
 
 /// Posts the page's form with extra fields; returns (status, Location, body).
-async fn submit(
+pub(crate) async fn submit(
     env: &Env,
     html: &str,
     fields: &[(&str, &str)],
@@ -194,6 +194,22 @@ async fn authorization_code_with_pkce_through_the_sign_in_pages() {
     }));
     let id = claims(body["id_token"].as_str().expect("id token"));
     assert_eq!(id["nonce"], "n-1");
+    // One sign-in session: the same `sid` in the access and ID tokens, and after a refresh.
+    assert!(access["sid"].is_string());
+    assert_eq!(access["sid"], id["sid"]);
+    let (status, refreshed) = env
+        .post_form(
+            "contoso.onmicrosoft.com/oauth2/v2.0/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", MODULE_CLIENT),
+                ("refresh_token", body["refresh_token"].as_str().expect("rt")),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed:#}");
+    let after = claims(refreshed["access_token"].as_str().expect("at"));
+    assert_eq!(after["sid"], access["sid"]);
     let (_, discovery) = env
         .get_json("contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration")
         .await;
@@ -387,7 +403,12 @@ async fn poll(env: &Env, device_code: &str) -> (StatusCode, Value) {
 }
 
 /// Enters the user code and signs in; returns the approval page.
-async fn device_sign_in(env: &Env, verification_uri: &str, user_code: &str, upn: &str) -> String {
+pub(crate) async fn device_sign_in(
+    env: &Env,
+    verification_uri: &str,
+    user_code: &str,
+    upn: &str,
+) -> String {
     let page = env
         .http
         .get(verification_uri)
@@ -477,7 +498,11 @@ async fn device_code_flow_through_the_device_login_pages() {
         "exadmin@contoso.onmicrosoft.com",
     )
     .await;
-    submit(&env, &page, &[("decision", "decline")]).await;
+    let (_, _, declined_page) = submit(&env, &page, &[("decision", "decline")]).await;
+    assert!(
+        declined_page.contains("Sign-in declined") && !declined_page.contains("Signed in"),
+        "{declined_page}"
+    );
     let (status, body) = poll(&env, &device).await;
     assert_aad(status, &body, 400, "authorization_declined", 65004);
     let (status, body) = poll(&env, "DAQABAAEAAAnot-a-real-code").await;
