@@ -31,6 +31,7 @@ fn advice(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(error) = error.downcast_ref::<SessionError>() {
         return match error {
             SessionError::NotFound(_) => Some("`exo connections` lists them".to_owned()),
+            SessionError::Interrupted => None,
             SessionError::RenewalFailed { reconnect, .. } => Some(format!(
                 "Sign in again with: {}",
                 reconnect_command(reconnect)

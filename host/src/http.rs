@@ -67,6 +67,10 @@ fn build(trust: &Trust, transport: &Transport) -> anyhow::Result<reqwest::Client
         .timeout(REQUEST_TIMEOUT)
         .https_only(false); // plain http is needed for managed-identity endpoints on loopback
     let builder = match (&transport.pinned, trust) {
+        // The sandbox listens on loopback only, pinned or not: a proxy could not reach it.
+        (Some(digest), Trust::Only(_)) => builder
+            .tls_backend_preconfigured(pinning::client_config(digest)?)
+            .no_proxy(),
         (Some(digest), _) => builder.tls_backend_preconfigured(pinning::client_config(digest)?),
         (None, Trust::Platform) => builder,
         (None, Trust::PlatformAnd(ca)) => builder.tls_certs_merge(read_certificates(ca)?),

@@ -41,10 +41,14 @@ pub fn main() -> ExitCode {
             return report(&anyhow::Error::new(error).context("cannot start the async runtime"));
         }
     };
-    match runtime.block_on(commands::run(parsed)) {
+    let code = match runtime.block_on(commands::run(parsed)) {
         Ok(code) => code,
         Err(error) => report(&error),
-    }
+    };
+    // A plugin call still running (the user pressed Ctrl-C during a renewal) was told to stop;
+    // it gets a moment to return, and then the process ends without it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 /// Prints clap's message (help, version or a usage error) and exits as clap would, with
@@ -63,7 +67,14 @@ pub(crate) fn exit_with(error: &clap::Error) -> ! {
 /// Prints `error` with its causes on one line and fails: 130 when the user interrupted, else 1.
 fn report(error: &anyhow::Error) -> ExitCode {
     eprintln!("exo: error: {}", hints::describe(error));
-    if error.chain().any(|e| e.is::<plugin_runtime::Interrupted>()) {
+    let interrupted = |e: &(dyn std::error::Error + 'static)| {
+        e.is::<plugin_runtime::Interrupted>()
+            || matches!(
+                e.downcast_ref(),
+                Some(session::renewal::SessionError::Interrupted)
+            )
+    };
+    if error.chain().any(interrupted) {
         ExitCode::from(130)
     } else {
         ExitCode::FAILURE

@@ -48,3 +48,25 @@ pub fn describe_expiry(unix_seconds: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// `text` from outside exo (a plugin's message, a server's error) made safe for a terminal:
+/// control characters (ESC, OSC, BEL, …) and bidirectional overrides are shown as `\u{..}`
+/// escapes instead of acting on the terminal. Line breaks are kept when `keep_lines`.
+pub fn untrusted(text: &str, keep_lines: bool) -> String {
+    let acts_on_terminal = |c: char| {
+        (c.is_control() && !(keep_lines && c == '\n'))
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(acts_on_terminal) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if acts_on_terminal(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use plugin_abi::{ParameterKind, ParameterSpec, ParameterValue};
-use session::connection::{MethodParameter, ParameterSource as Source};
+use session::connection::{MethodParameter, ParameterSource as Source, ValueKind};
 use zeroize::Zeroizing;
 
 use crate::cli::{GivenParameter, option_name};
@@ -69,54 +69,43 @@ pub fn resolve(
     let mut stdin_used = false;
     for spec in specs {
         let name = spec.name.as_str();
-        let binary = spec.secret && spec.kind == ParameterKind::BYTES;
+        let kind = value_kind(spec);
         let env_var = spec.env_var.as_ref().map(|v| v.to_string()).into_option();
         let option = format!("--{}", option_name(name, spec.secret));
         let (value, source) = if let Some(given) = given.iter().find(|g| g.name == name) {
-            if spec.secret {
-                if given.value == "-" {
-                    if stdin_used {
-                        bail!("only one secret can be read from stdin");
-                    }
-                    stdin_used = true;
-                    let value = read_secret(std::io::stdin().lock(), binary)
-                        .with_context(|| format!("{option}: cannot read the secret from stdin"))?;
-                    (value, Source::Stdin)
-                } else {
-                    // Kept absolute: a renewal may run from another directory.
-                    let path = std::path::absolute(PathBuf::from(&given.value))
-                        .with_context(|| format!("{option}: not a usable path"))?;
-                    (read_secret_file(&path, binary)?, Source::File(path))
-                }
-            } else {
-                let value = checked(spec, &given.value).with_context(|| option.clone())?;
+            if !spec.secret {
+                let value = checked(kind, &given.value).with_context(|| option.clone())?;
                 (
                     Zeroizing::new(value.clone().into_bytes()),
                     Source::Value(value),
                 )
-            }
-        } else if let Some(value) = env_var
-            .as_deref()
-            .and_then(|var| std::env::var(var).ok())
-            .filter(|v| !v.is_empty())
-        {
-            let var = env_var.clone().unwrap_or_default();
-            let value = Zeroizing::new(value);
-            let value = if binary {
-                decode_base64(&value).with_context(|| format!("{var} (for {option})"))?
-            } else if spec.secret {
-                Zeroizing::new(value.as_bytes().to_vec())
+            } else if given.value == "-" {
+                if stdin_used {
+                    bail!("only one secret can be read from stdin");
+                }
+                stdin_used = true;
+                let value = read_secret(std::io::stdin().lock(), kind)
+                    .with_context(|| format!("{option}: cannot read the secret from stdin"))?;
+                (value, Source::Stdin)
             } else {
-                Zeroizing::new(
-                    checked(spec, &value)
-                        .with_context(|| var.clone())?
-                        .into_bytes(),
-                )
-            };
-            (value, Source::Env(var))
-        } else if spec.secret && spec.required && !binary {
+                // Kept absolute: a renewal may run from another directory.
+                let path = std::path::absolute(PathBuf::from(&given.value))
+                    .with_context(|| format!("{option}: not a usable path"))?;
+                (read_secret_file(&path, kind)?, Source::File(path))
+            }
+        } else if let Some(var) = env_var
+            .as_deref()
+            .filter(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
+        {
+            let value =
+                read_variable(var, kind).with_context(|| format!("{var} (for {option})"))?;
+            (value, Source::Env(var.to_owned()))
+        } else if spec.secret && spec.required && kind != ValueKind::Bytes {
             match prompt.ask(name)? {
-                Some(value) => (Zeroizing::new(value.as_bytes().to_vec()), Source::Prompt),
+                Some(value) => (
+                    Zeroizing::new(checked(kind, &value)?.into_bytes()),
+                    Source::Prompt,
+                ),
                 None => bail!("{}", missing(spec, env_var.as_deref())),
             }
         } else if spec.required {
@@ -131,21 +120,34 @@ pub fn resolve(
         resolved.sources.push(MethodParameter {
             name: name.to_owned(),
             source,
-            binary,
+            kind,
         });
     }
     Ok(resolved)
 }
 
-/// A non-secret value checked against its kind: a whole number, an absolute http(s) URL
-/// without credentials, or a path made absolute.
-fn checked(spec: &ParameterSpec, value: &str) -> anyhow::Result<String> {
+/// How exo reads and checks a parameter of this spec. Bytes are only read as such for secrets:
+/// a non-secret value comes from the command line, as text.
+fn value_kind(spec: &ParameterSpec) -> ValueKind {
     match spec.kind {
-        ParameterKind::INTEGER => match value.parse::<u64>() {
+        ParameterKind::PATH => ValueKind::Path,
+        ParameterKind::INTEGER => ValueKind::Integer,
+        ParameterKind::URL => ValueKind::Url,
+        ParameterKind::BYTES if spec.secret => ValueKind::Bytes,
+        _ => ValueKind::Text,
+    }
+}
+
+/// A text value checked against its kind: a whole number, an absolute http(s) URL without
+/// credentials, or a path made absolute. The one check for every source, at connect and at
+/// renewal.
+fn checked(kind: ValueKind, value: &str) -> anyhow::Result<String> {
+    match kind {
+        ValueKind::Integer => match value.parse::<u64>() {
             Ok(_) => Ok(value.to_owned()),
             Err(_) => bail!("'{}' is not a whole number", shown(value)),
         },
-        ParameterKind::URL => {
+        ValueKind::Url => {
             let Ok(url) = url::Url::parse(value) else {
                 bail!("'{}' is not an absolute URL", shown(value));
             };
@@ -157,7 +159,7 @@ fn checked(spec: &ParameterSpec, value: &str) -> anyhow::Result<String> {
             }
             Ok(value.to_owned())
         }
-        ParameterKind::PATH => {
+        ValueKind::Path => {
             if value.is_empty() {
                 bail!("the path is empty");
             }
@@ -165,7 +167,7 @@ fn checked(spec: &ParameterSpec, value: &str) -> anyhow::Result<String> {
                 .with_context(|| format!("'{}' is not a usable path", shown(value)))?;
             Ok(path.to_string_lossy().into_owned())
         }
-        _ => Ok(value.to_owned()),
+        ValueKind::Text | ValueKind::Bytes => Ok(value.to_owned()),
     }
 }
 
@@ -179,46 +181,47 @@ fn shown(value: &str) -> String {
     }
 }
 
-/// Reads the parameters again from their recorded sources, for a silent renewal. Values that
-/// came from stdin or a prompt cannot be read again and are left out; the plugin decides
-/// whether it can renew without them.
+/// Reads the parameters again from their recorded sources, for a silent renewal, with the same
+/// checks as at connect. Values that came from stdin or a prompt cannot be read again and are
+/// left out, as are values that no longer pass (with a warning); the plugin decides whether it
+/// can renew without them.
 pub fn reread(sources: &[MethodParameter]) -> Resolved {
     let mut resolved = Resolved {
         values: Vec::new(),
         sources: sources.to_vec(),
     };
-    for MethodParameter {
-        name,
-        source,
-        binary,
-    } in sources
-    {
+    for MethodParameter { name, source, kind } in sources {
         let value = match source {
-            Source::Value(value) => Some(Zeroizing::new(value.clone().into_bytes())),
-            Source::File(path) => read_secret_file(path, *binary)
-                .map_err(|e| tracing::warn!(target: "exo::renew", "cannot read --{name}-file again: {e:#}"))
-                .ok(),
-            Source::Env(var) => std::env::var(var)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .and_then(|v| {
-                    let v = Zeroizing::new(v);
-                    if *binary {
-                        decode_base64(&v).ok()
-                    } else {
-                        Some(Zeroizing::new(v.as_bytes().to_vec()))
-                    }
-                }),
-            Source::Stdin | Source::Prompt => None,
+            Source::Value(value) => Ok(Zeroizing::new(value.clone().into_bytes())),
+            Source::File(path) => read_secret_file(path, *kind),
+            Source::Env(var) => read_variable(var, *kind).with_context(|| var.clone()),
+            Source::Stdin | Source::Prompt => continue,
         };
-        if let Some(value) = value {
-            resolved.values.push(ParameterValue {
+        match value {
+            Ok(value) => resolved.values.push(ParameterValue {
                 name: name.as_str().into(),
                 value: value.as_slice().into(),
-            });
+            }),
+            Err(e) => {
+                tracing::warn!(target: "exo::renew", "cannot read --{name} again: {e:#}");
+            }
         }
     }
     resolved
+}
+
+/// A value from environment variable `var`: base64 for bytes, else text checked by kind.
+fn read_variable(var: &str, kind: ValueKind) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let value = std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Zeroizing::new)
+        .ok_or_else(|| anyhow::anyhow!("it is not set"))?;
+    if kind == ValueKind::Bytes {
+        decode_base64(&value)
+    } else {
+        Ok(Zeroizing::new(checked(kind, &value)?.into_bytes()))
+    }
 }
 
 fn missing(spec: &ParameterSpec, env_var: Option<&str>) -> String {
@@ -229,9 +232,9 @@ fn missing(spec: &ParameterSpec, env_var: Option<&str>) -> String {
     }
 }
 
-/// Reads a secret file: at most 64 KiB of UTF-8 text with one trailing line break removed, or,
-/// when `binary`, at most 1 MiB of bytes as they are.
-fn read_secret_file(path: &Path, binary: bool) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+/// Reads a secret file: at most 64 KiB of UTF-8 text with one trailing line break removed and
+/// checked by kind, or, for bytes, at most 1 MiB as they are.
+fn read_secret_file(path: &Path, kind: ValueKind) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     // Someone who passes the secret itself where a path belongs must not see it echoed.
     let shown = if crate::http::looks_like_secret(&path.to_string_lossy()) {
         "given (which looks like a token, not a path: pass the path of a file that holds it)"
@@ -241,10 +244,11 @@ fn read_secret_file(path: &Path, binary: bool) -> anyhow::Result<Zeroizing<Vec<u
     };
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot read the secret file {shown}"))?;
-    read_secret(file, binary).with_context(|| format!("cannot use the secret file {shown}"))
+    read_secret(file, kind).with_context(|| format!("cannot use the secret file {shown}"))
 }
 
-fn read_secret(reader: impl std::io::Read, binary: bool) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+fn read_secret(reader: impl std::io::Read, kind: ValueKind) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let binary = kind == ValueKind::Bytes;
     let limit = if binary {
         MAX_BINARY_SECRET_BYTES
     } else {
@@ -269,7 +273,7 @@ fn read_secret(reader: impl std::io::Read, binary: bool) -> anyhow::Result<Zeroi
     if text.is_empty() {
         bail!("it is empty");
     }
-    Ok(Zeroizing::new(text.as_bytes().to_vec()))
+    Ok(Zeroizing::new(checked(kind, text)?.into_bytes()))
 }
 
 /// A binary secret given in an environment variable, which holds it in base64.
@@ -277,10 +281,14 @@ fn decode_base64(text: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     use base64::Engine as _;
     let compact: Zeroizing<String> =
         Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect());
-    base64::engine::general_purpose::STANDARD
+    let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map(Zeroizing::new)
-        .map_err(|_| anyhow::anyhow!("a binary secret in a variable must be base64"))
+        .map_err(|_| anyhow::anyhow!("a binary secret in a variable must be base64"))?;
+    if bytes.is_empty() {
+        bail!("it is empty");
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

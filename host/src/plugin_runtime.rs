@@ -12,7 +12,7 @@
 //! The commands use this module; it uses no command, so there is no cycle between them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use abi_stable::sabi_trait::TD_Opaque;
@@ -50,13 +50,15 @@ pub struct Interrupted;
 ///
 /// The first Ctrl-C asks the plugin to stop (through `is_cancelled`, and by ending the host
 /// service it is waiting in: HTTP, sleep, the redirect listener) and waits for it; a second one
-/// quits at once.
+/// quits at once. A command that is itself interrupted (a cmdlet) sets the same flag and gives
+/// running calls a moment with [`let_plugin_calls_stop`].
 pub async fn call_plugin<T: Send + 'static>(
     services: Services,
     cancelled: Arc<AtomicBool>,
     call: impl FnOnce(HostRef<'_>) -> RResult<T, PluginError> + Send + 'static,
 ) -> Result<T, PluginError> {
     let mut task = tokio::task::spawn_blocking(move || {
+        let _in_flight = InFlight::enter();
         call(HostServices_TO::from_ptr(&services, TD_Opaque)).into_result()
     });
     let joined = tokio::select! {
@@ -78,6 +80,35 @@ pub async fn call_plugin<T: Send + 'static>(
             extensions: Default::default(),
         })
     })
+}
+
+/// Plugin calls running now, on blocking threads.
+static CALLS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one plugin call while it runs.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        CALLS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        CALLS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// After the user pressed Ctrl-C (and the cancellation flag is set), gives running plugin calls
+/// up to `patience` to notice and return while the runtime still serves them, so that exo
+/// ends cleanly; a plugin stuck elsewhere is left behind when the process exits.
+pub async fn let_plugin_calls_stop(patience: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    while CALLS_IN_FLIGHT.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// The request a plugin receives for `endpoints`.
@@ -105,12 +136,14 @@ pub fn login_request(
 }
 
 /// A plugin error for people: the code (e.g. AADSTS50126) first when there is one.
+/// Its text comes from the plugin (and often from a server): it is made safe for a terminal.
 pub fn describe_plugin_error(error: &PluginError) -> String {
-    if error.code.is_empty() || error.message.starts_with(error.code.as_str()) {
+    let text = if error.code.is_empty() || error.message.starts_with(error.code.as_str()) {
         error.message.to_string()
     } else {
         format!("{}: {}", error.code, error.message)
-    }
+    };
+    crate::output::untrusted(&text, false)
 }
 
 /// Whom a grant signed in.
@@ -155,14 +188,15 @@ pub fn tokens_of(method: &str, grant: &TokenGrant) -> Result<Tokens, GrantError>
         if state.len() > MAX_STATE_BYTES {
             return Err(refuse("it is larger than 16 KiB"));
         }
-        if !matches!(
-            serde_json::from_str(state),
-            Ok(serde_json::Value::Object(_))
-        ) {
+        let parsed: serde_json::Value =
+            serde_json::from_str(state).map_err(|_| refuse("it is not a JSON object"))?;
+        if !parsed.is_object() {
             return Err(refuse("it is not a JSON object"));
         }
-        if crate::http::looks_like_secret(state) {
-            return Err(refuse("it holds something shaped like a token"));
+        if holds_secret_shape(&parsed) {
+            return Err(refuse(
+                "it holds something shaped like a token or a private key",
+            ));
         }
     }
     let secret = |s: &ROption<RString>| s.as_ref().map(|s| Secret::new(s.as_str())).into_option();
@@ -177,6 +211,22 @@ pub fn tokens_of(method: &str, grant: &TokenGrant) -> Result<Tokens, GrantError>
         authority: grant.authority.to_string(),
         plugin_state: state.to_owned(),
     })
+}
+
+/// Whether any string in `value` (keys included, after JSON unescaping) looks like a JWT or a
+/// PEM private key. A heuristic: plugin state must never hold a secret, and these are the
+/// secrets a login method handles that have a recognisable shape.
+fn holds_secret_shape(value: &serde_json::Value) -> bool {
+    let secret_text =
+        |text: &str| crate::http::looks_like_secret(text) || text.contains("-----BEGIN");
+    match value {
+        serde_json::Value::String(text) => secret_text(text),
+        serde_json::Value::Array(items) => items.iter().any(holds_secret_shape),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| secret_text(key) || holds_secret_shape(value)),
+        _ => false,
+    }
 }
 
 /// The grant a plugin handed out, rebuilt from the cache for its `renew`.
@@ -264,6 +314,7 @@ impl<'c> PluginRenewer<'c> {
             .map(Arc::new)
             .map_err(|e| RenewError {
                 interaction_required: false,
+                interrupted: false,
                 message: e.to_string(),
             })?;
         plugins.insert(method.to_owned(), plugin.clone());
@@ -296,17 +347,24 @@ impl Renewer for PluginRenewer<'_> {
                 e.kind,
                 ErrorKind::INTERACTION_REQUIRED | ErrorKind::AUTHENTICATION_FAILED
             ),
+            // Whatever the plugin made of it, a Ctrl-C is the user's choice, not its failure.
+            interrupted: self.context.cancelled.load(Ordering::Relaxed),
             message: describe_plugin_error(&e),
         })?;
         let renewed = tokens_of(&connection.method, &grant);
         wipe_grant(grant);
         let mut renewed = renewed.map_err(|e| RenewError {
             interaction_required: false,
+            interrupted: false,
             message: e.to_string(),
         })?;
-        // A flow that does not rotate its refresh token keeps the one it had.
+        // A flow that does not rotate its refresh token keeps the one it had, and a plugin
+        // that returns no state keeps the state it had.
         if renewed.refresh_token.is_none() {
             renewed.refresh_token = tokens.refresh_token.clone();
+        }
+        if renewed.plugin_state.is_empty() {
+            renewed.plugin_state = tokens.plugin_state.clone();
         }
         Ok(renewed)
     }

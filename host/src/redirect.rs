@@ -20,6 +20,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+/// How many connections the listener serves at once.
+const MAX_CONNECTIONS: usize = 16;
+
 /// A bound listener, waiting to be waited on.
 pub struct Listener {
     listener: TcpListener,
@@ -72,6 +75,9 @@ impl Listener {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut poll_cancel = tokio::time::interval(Duration::from_millis(50));
+        // Idle local connections cannot starve the listener of file descriptors or CPU: at
+        // most this many are served at once, each for at most the header timeout.
+        let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             tokio::select! {
                 query = receiver.recv() => {
@@ -81,11 +87,16 @@ impl Listener {
                         return Ok(query);
                     }
                 }
-                connection = self.listener.accept() => {
-                    let Ok((stream, _)) = connection else { continue };
+                accepted_connection = accept(&self.listener, &connections) => {
+                    let Some((stream, permit)) = accepted_connection else {
+                        // Out of file descriptors, say: do not spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
                     let (sender, expected, accepted) =
                         (sender.clone(), expected.clone(), accepted.clone());
                     tokio::spawn(async move {
+                        let _permit = permit;
                         let service = hyper::service::service_fn(move |request| {
                             let (sender, expected, accepted) =
                                 (sender.clone(), expected.clone(), accepted.clone());
@@ -109,6 +120,17 @@ impl Listener {
             }
         }
     }
+}
+
+/// The next connection, once fewer than [`MAX_CONNECTIONS`] are being served.
+async fn accept(
+    listener: &TcpListener,
+    connections: &Arc<tokio::sync::Semaphore>,
+) -> Option<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    // The semaphore is never closed.
+    let permit = connections.clone().acquire_owned().await.ok()?;
+    let (stream, _) = listener.accept().await.ok()?;
+    Some((stream, permit))
 }
 
 /// Answers one request; hands the query of the one matching redirect to `sender`.

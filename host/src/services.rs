@@ -51,14 +51,16 @@ impl Services {
         }
     }
 
-    fn transport(request: &abi::HttpRequest) -> Result<Transport, PluginError> {
+    /// How to reach `url`: plain http (loopback, the managed-identity address) always goes
+    /// direct, so a proxy never sees an unencrypted token.
+    fn transport(request: &abi::HttpRequest, url: &url::Url) -> Result<Transport, PluginError> {
         let pinned = if request.pinned_thumbprint.is_empty() {
             None
         } else {
             Some(parse_thumbprint(&request.pinned_thumbprint)?)
         };
         Ok(Transport {
-            no_proxy: request.no_proxy,
+            no_proxy: request.no_proxy || url.scheme() == "http",
             pinned,
         })
     }
@@ -77,7 +79,7 @@ impl Services {
             )
         })?;
         ensure_transport_allowed(&url)?;
-        let transport = Self::transport(&request)?;
+        let transport = Self::transport(&request, &url)?;
         let http = self
             .clients
             .get_for(&self.trust, &transport)
@@ -157,62 +159,112 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Runs one host service for the plugin. A panic here would cross the FFI boundary and
+    /// abort exo (for example `block_on` while the runtime shuts down after a Ctrl-C), so it is
+    /// caught and becomes an error: `CANCELLED` once the user asked to stop.
+    fn serve<T>(
+        &self,
+        service: &str,
+        work: impl FnOnce() -> Result<T, PluginError>,
+    ) -> RResult<T, PluginError> {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        match outcome {
+            Ok(result) => result.into(),
+            Err(_) if self.cancelled.load(Ordering::Relaxed) => RResult::RErr(cancelled()),
+            Err(_) => RResult::RErr(error(
+                ErrorKind::INTERNAL,
+                format!("exo's {service} service failed unexpectedly"),
+            )),
+        }
+    }
+
+    /// Fails with `CANCELLED` once the user asked to stop; waits are not started then.
+    fn not_cancelled(&self) -> Result<(), PluginError> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            Err(cancelled())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `future` on the host's runtime until it ends or the user cancels.
+    fn until_done_or_cancelled<T>(
+        &self,
+        future: impl std::future::Future<Output = Result<T, PluginError>>,
+    ) -> Result<T, PluginError> {
+        self.not_cancelled()?;
+        let cancelled = &self.cancelled;
+        self.runtime.block_on(async {
+            tokio::select! {
+                result = future => result,
+                () = until_cancelled(cancelled) => Err(self::cancelled()),
+            }
+        })
+    }
+}
+
 impl HostServices for Services {
     fn http(&self, request: abi::HttpRequest) -> RResult<abi::HttpResponse, PluginError> {
-        if self.cancelled.load(Ordering::Relaxed) {
-            return RResult::RErr(cancelled());
-        }
-        let cancelled = &self.cancelled;
-        self.runtime
-            .block_on(async {
-                tokio::select! {
-                    response = self.send(request) => response,
-                    () = until_cancelled(cancelled) => Err(self::cancelled()),
-                }
-            })
-            .into()
+        self.serve("HTTP", || self.until_done_or_cancelled(self.send(request)))
     }
 
     fn prompt_text(&self, prompt: RStr<'_>) -> RResult<RString, PluginError> {
-        self.require_interaction("an answer")
-            .and_then(|()| read_terminal_line(prompt.as_str()))
-            .into()
+        self.serve("prompt", || {
+            self.require_interaction("an answer")?;
+            read_terminal_line(&crate::output::untrusted(prompt.as_str(), false))
+        })
     }
 
     fn prompt_secret(&self, prompt: RStr<'_>) -> RResult<RString, PluginError> {
-        self.require_interaction("a secret")
-            .and_then(|()| {
-                rpassword::prompt_password(prompt.as_str())
-                    .map(RString::from)
-                    .map_err(|e| {
-                        error(
-                            ErrorKind::INTERACTION_REQUIRED,
-                            format!("cannot read from the terminal: {e}"),
-                        )
-                    })
-            })
-            .into()
+        self.serve("prompt", || {
+            self.require_interaction("a secret")?;
+            rpassword::prompt_password(crate::output::untrusted(prompt.as_str(), false))
+                .map(RString::from)
+                .map_err(|e| {
+                    error(
+                        ErrorKind::INTERACTION_REQUIRED,
+                        format!("cannot read from the terminal: {e}"),
+                    )
+                })
+        })
     }
 
     fn open_browser(&self, url: RStr<'_>) -> RResult<(), PluginError> {
-        self.require_interaction("a browser")
-            .and_then(|()| open_in_browser(url.as_str()))
-            .into()
+        self.serve("browser", || {
+            self.require_interaction("a browser")?;
+            open_in_browser(url.as_str())
+        })
     }
 
     fn show_message(&self, message: RStr<'_>) {
-        eprintln!("{message}");
+        let _ = self.serve("message", || {
+            eprintln!("{}", crate::output::untrusted(message.as_str(), true));
+            Ok(())
+        });
     }
 
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
-        let (plugin, target) = (self.method_id.as_str(), target.as_str());
-        match level {
-            LogLevel::ERROR => tracing::error!(target: "exo::plugin", plugin, target, "{message}"),
-            LogLevel::WARN => tracing::warn!(target: "exo::plugin", plugin, target, "{message}"),
-            LogLevel::INFO => tracing::info!(target: "exo::plugin", plugin, target, "{message}"),
-            LogLevel::TRACE => tracing::trace!(target: "exo::plugin", plugin, target, "{message}"),
-            _ => tracing::debug!(target: "exo::plugin", plugin, target, "{message}"),
-        }
+        let _ = self.serve("log", || {
+            let (plugin, target) = (self.method_id.as_str(), target.as_str());
+            let message = crate::output::untrusted(message.as_str(), false);
+            match level {
+                LogLevel::ERROR => {
+                    tracing::error!(target: "exo::plugin", plugin, target, "{message}")
+                }
+                LogLevel::WARN => {
+                    tracing::warn!(target: "exo::plugin", plugin, target, "{message}")
+                }
+                LogLevel::INFO => {
+                    tracing::info!(target: "exo::plugin", plugin, target, "{message}")
+                }
+                LogLevel::TRACE => {
+                    tracing::trace!(target: "exo::plugin", plugin, target, "{message}")
+                }
+                _ => tracing::debug!(target: "exo::plugin", plugin, target, "{message}"),
+            }
+            Ok(())
+        });
     }
 
     fn is_cancelled(&self) -> bool {
@@ -220,69 +272,86 @@ impl HostServices for Services {
     }
 
     fn sleep(&self, milliseconds: u64) -> RResult<(), PluginError> {
-        let cancelled = &self.cancelled;
-        self.runtime
-            .block_on(async {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(milliseconds)) => Ok(()),
-                    () = until_cancelled(cancelled) => Err(self::cancelled()),
-                }
+        self.serve("sleep", || {
+            self.until_done_or_cancelled(async {
+                tokio::time::sleep(Duration::from_millis(milliseconds)).await;
+                Ok(())
             })
-            .into()
+        })
     }
 
     fn listen_for_redirect(&self) -> RResult<RString, PluginError> {
         // Not gated on interaction: the listener is harmless on its own, and opening the
         // browser (which is gated) is the plugin's next step.
-        let bound = self
-            .runtime
-            .block_on(redirect::Listener::bind())
-            .map_err(|e| error(ErrorKind::NETWORK, e.to_string()));
-        match bound {
-            Ok(listener) => {
-                let uri = RString::from(listener.redirect_uri.as_str());
-                tracing::debug!(target: "exo::redirect", "listening for the sign-in redirect on {uri}");
-                *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
-                RResult::ROk(uri)
-            }
-            Err(e) => RResult::RErr(e),
-        }
+        self.serve("redirect listener", || {
+            self.not_cancelled()?;
+            let listener = self
+                .runtime
+                .block_on(redirect::Listener::bind())
+                .map_err(|e| error(ErrorKind::NETWORK, e.to_string()))?;
+            let uri = RString::from(listener.redirect_uri.as_str());
+            tracing::debug!(target: "exo::redirect", "listening for the sign-in redirect on {uri}");
+            *self.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(listener);
+            Ok(uri)
+        })
     }
 
     fn wait_for_redirect(&self, wait: abi::RedirectWait) -> RResult<RString, PluginError> {
-        let listener = {
-            let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
-            match slot.take() {
-                Some(listener) if listener.redirect_uri == wait.redirect_uri.as_str() => listener,
-                other => {
-                    *slot = other;
-                    return RResult::RErr(error(
-                        ErrorKind::INVALID_INPUT,
-                        "wait_for_redirect: no listener for that redirect URI; call \
-                         listen_for_redirect first"
-                            .into(),
-                    ));
-                }
+        self.serve("redirect listener", || {
+            if wait.state.chars().count() < MIN_STATE_CHARS {
+                return Err(error(
+                    ErrorKind::INVALID_INPUT,
+                    format!(
+                        "wait_for_redirect: the state must be at least {MIN_STATE_CHARS} \
+                         characters, so that it cannot be guessed"
+                    ),
+                ));
             }
-        };
-        let timeout = Duration::from_millis(wait.timeout_ms);
-        self.runtime
-            .block_on(listener.wait(&wait.state, timeout, &self.cancelled))
-            .map(RString::from)
-            .map_err(|e| match e {
-                RedirectError::Cancelled => cancelled(),
-                other => error(ErrorKind::NETWORK, other.to_string()),
-            })
-            .into()
+            let listener = {
+                let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+                match slot.take() {
+                    Some(listener) if listener.redirect_uri == wait.redirect_uri.as_str() => {
+                        listener
+                    }
+                    other => {
+                        *slot = other;
+                        return Err(error(
+                            ErrorKind::INVALID_INPUT,
+                            "wait_for_redirect: no listener for that redirect URI; call \
+                             listen_for_redirect first"
+                                .into(),
+                        ));
+                    }
+                }
+            };
+            self.not_cancelled()?;
+            let timeout = Duration::from_millis(wait.timeout_ms);
+            self.runtime
+                .block_on(listener.wait(&wait.state, timeout, &self.cancelled))
+                .map(RString::from)
+                .map_err(|e| match e {
+                    RedirectError::Cancelled => cancelled(),
+                    other => error(ErrorKind::NETWORK, other.to_string()),
+                })
+        })
     }
 
     fn call(&self, service: RStr<'_>, _payload: RSlice<'_, u8>) -> RResult<RVec<u8>, PluginError> {
         RResult::RErr(error(
             ErrorKind::UNSUPPORTED,
-            format!("this exo has no host service '{service}'"),
+            format!(
+                "this exo has no host service '{}'",
+                crate::output::untrusted(service.as_str(), false)
+            ),
         ))
     }
 }
+
+/// The shortest `state` the redirect listener accepts to wait for.
+const MIN_STATE_CHARS: usize = 16;
+
+/// The Azure instance metadata service (IMDS), the one non-loopback plain-http endpoint.
+const MANAGED_IDENTITY_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 169, 254);
 
 /// TLS everywhere except loopback and the link-local managed-identity endpoint
 /// (`169.254.169.254`), which are plain HTTP by design.
@@ -291,7 +360,7 @@ fn ensure_transport_allowed(url: &url::Url) -> Result<(), PluginError> {
         "https" => Ok(()),
         "http" => {
             let local = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip == MANAGED_IDENTITY_ADDRESS,
                 Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
                 Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
                 None => false,

@@ -91,12 +91,25 @@ fn parameters_are_checked_by_kind_before_the_plugin_runs_and_paths_are_made_abso
 #[test]
 fn ctrl_c_ends_a_cancellable_sleep_at_once() {
     let env = host_check();
-    let mut child = check(&env, &["--check", "sleep"]).spawn();
+    let child = check(&env, &["--check", "sleep"]).spawn();
+    let (code, stderr) = interrupt(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("sign-in with host-check failed: cancelled"),
+        "{stderr}"
+    );
+}
+
+/// Presses Ctrl-C (SIGINT) in `child` once it has run for 1.5 s; it must end within 3 s.
+/// Returns its exit code and stderr.
+fn interrupt(mut child: Child) -> (Option<i32>, String) {
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = i32::try_from(child.id()).unwrap();
     let sent = Instant::now();
     // SAFETY: signalling our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) },
+        0
+    );
     let status = child.wait().unwrap();
     let mut stderr = String::new();
     child
@@ -110,11 +123,7 @@ fn ctrl_c_ends_a_cancellable_sleep_at_once() {
         "took {:?}",
         sent.elapsed()
     );
-    assert!(!status.success());
-    assert!(
-        stderr.contains("sign-in with host-check failed: cancelled"),
-        "{stderr}"
-    );
+    (status.code(), stderr)
 }
 
 /// `curl`'s status code for a GET of `url`.
@@ -158,11 +167,15 @@ fn the_redirect_listener_takes_exactly_one_redirect_with_the_right_state_on_loop
 
     let (status, body) = curl(&format!("{uri}?code=stolen&state=guessed"));
     assert_eq!(status, 400, "{body}");
-    let (status, _) = curl(&format!("{uri}elsewhere?code=stolen&state=expected-state"));
+    let (status, _) = curl(&format!(
+        "{uri}elsewhere?code=stolen&state=expected-state-0123456789"
+    ));
     assert_eq!(status, 400);
     let (status, _) = curl(&format!("{uri}?code=stolen"));
     assert_eq!(status, 400);
-    let (status, body) = curl(&format!("{uri}?code=the-code&state=expected-state"));
+    let (status, body) = curl(&format!(
+        "{uri}?code=the-code&state=expected-state-0123456789"
+    ));
     assert_eq!(status, 200);
     assert!(body.contains("You can close this window"), "{body}");
 
@@ -178,7 +191,7 @@ fn a_redirect_error_is_shown_to_the_browser_escaped_and_to_the_user_as_an_error(
     let env = host_check();
     let (mut child, mut stderr, uri) = wait_for_listener(&env);
     let (status, body) = curl(&format!(
-        "{uri}?error=access_denied&error_description=%3Cscript%3Eno%3C%2Fscript%3E&state=expected-state"
+        "{uri}?error=access_denied&error_description=%3Cscript%3Eno%3C%2Fscript%3E&state=expected-state-0123456789"
     ));
     assert_eq!(status, 200);
     assert!(
@@ -207,22 +220,27 @@ fn a_per_request_timeout_ends_a_request_to_a_silent_server_in_about_a_second() {
     )
     .run()
     .fails_with(1);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(run.stderr.contains("http failed after"), "{}", run.stderr);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let waited: u64 = run
+        .stderr
+        .split("http failed after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!((800..3000).contains(&waited), "{waited} ms: {}", run.stderr);
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
     drop(silent);
 }
 
 #[test]
-fn no_proxy_reaches_a_loopback_server_past_a_dead_proxy() {
+fn plain_http_to_loopback_never_goes_through_a_proxy() {
     let env = host_check();
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", server.local_addr().unwrap());
     std::thread::spawn(move || {
-        for stream in server.incoming().flatten().take(2) {
+        for stream in server.incoming().flatten().take(1) {
             let mut stream = stream;
             let mut buffer = [0u8; 1024];
             let _ = std::io::Read::read(&mut stream, &mut buffer);
@@ -232,23 +250,9 @@ fn no_proxy_reaches_a_loopback_server_past_a_dead_proxy() {
             );
         }
     });
+    // A managed-identity token over plain http must not cross a proxy, asked or not.
     let dead_proxy = "http://127.0.0.1:9";
-    let through_proxy = check(
-        &env,
-        &["--check", "http", "--url", &url, "--timeout-ms", "3000"],
-    )
-    .env("HTTP_PROXY", dead_proxy)
-    .env("http_proxy", dead_proxy)
-    .env_remove("NO_PROXY")
-    .env_remove("no_proxy")
-    .run()
-    .fails_with(1);
-    assert!(
-        through_proxy.stderr.contains("http failed"),
-        "{}",
-        through_proxy.stderr
-    );
-    let direct = check(&env, &["--check", "http", "--url", &url, "--no-proxy"])
+    let direct = check(&env, &["--check", "http", "--url", &url])
         .env("HTTP_PROXY", dead_proxy)
         .env("http_proxy", dead_proxy)
         .env_remove("NO_PROXY")
@@ -281,6 +285,36 @@ fn a_pinned_thumbprint_is_the_only_trust_for_a_self_signed_server() {
     };
     let pinned = http(&["--pin", &pin]).success();
     assert!(pinned.stderr.contains("http: "), "{}", pinned.stderr);
+
+    // Outside the sandbox environment, https goes through the environment's proxy unless the
+    // plugin asks for a direct connection.
+    let dead_proxy = "http://127.0.0.1:9";
+    let outside = |extra: &[&str]| {
+        sb.env
+            .exo()
+            .args([
+                "connect",
+                "--method",
+                "host-check",
+                "--check",
+                "http",
+                "--url",
+                &url,
+            ])
+            .args(["--organization", "contoso.onmicrosoft.com", "--pin", &pin])
+            .args(["--timeout-ms", "3000"])
+            .args(extra)
+            .env("EXO_TEST_TOKEN", token(3600))
+            .env("HTTPS_PROXY", dead_proxy)
+            .env("https_proxy", dead_proxy)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .run()
+    };
+    let proxied = outside(&[]).fails_with(1);
+    assert!(proxied.stderr.contains("http failed"), "{}", proxied.stderr);
+    let direct = outside(&["--no-proxy"]).success();
+    assert!(direct.stderr.contains("http: "), "{}", direct.stderr);
     let wrong = http(&["--pin", &"AB".repeat(20)]).fails_with(1);
     assert!(wrong.stderr.contains("http failed"), "{}", wrong.stderr);
     let unpinned = http(&[]).fails_with(1);
@@ -330,9 +364,9 @@ fn identity_provider_errors_reach_the_user_as_one_line_with_their_code_and_advic
     assert!(!run.stderr.contains("Trace ID"), "{}", run.stderr);
 }
 
-#[test]
-fn plugin_state_round_trips_and_renewals_of_one_plugin_run_concurrently() {
-    let env = host_check();
+/// Connects `host-check` twice (prefixes One and Two) with tokens that have already expired,
+/// to an Exchange URL where nothing listens, so that any cmdlet renews first.
+fn two_expired_connections(env: &TestEnv, extra: &[&str]) {
     for prefix in ["One", "Two"] {
         env.exo()
             .args([
@@ -347,18 +381,23 @@ fn plugin_state_round_trips_and_renewals_of_one_plugin_run_concurrently() {
             .args(["--organization", "contoso.onmicrosoft.com"])
             // Nothing listens there: the cmdlet fails, after renewing, without leaving loopback.
             .args(["--connection-uri", "https://127.0.0.1:9/"])
-            // Already expired, so the cmdlet must renew first.
+            .args(extra)
             .env("EXO_TEST_TOKEN", token(-10))
             .run()
             .success();
     }
-    let cache = std::fs::read(env.root().join("state/cache")).unwrap_or_default();
+}
+
+#[test]
+fn plugin_state_round_trips_and_renewals_of_one_plugin_run_concurrently() {
+    let env = host_check();
+    two_expired_connections(&env, &["--count", "2"]);
+    let cache = std::fs::read(env.home().join(".local/state/exo/cache")).unwrap();
     assert!(
-        !cache.windows(8).any(|w| w == b"acquired"),
-        "the cache is encrypted"
+        !cache.is_empty() && !cache.windows(8).any(|w| w == b"acquired"),
+        "encrypted"
     );
 
-    let fresh = token(3600);
     let run = env
         .exo()
         .args([
@@ -368,7 +407,7 @@ fn plugin_state_round_trips_and_renewals_of_one_plugin_run_concurrently() {
             "--max-retries",
             "0",
         ])
-        .env("EXO_TEST_TOKEN", &fresh)
+        .env("EXO_TEST_TOKEN", token(-5))
         .run();
     assert_eq!(
         run.stderr
@@ -378,4 +417,52 @@ fn plugin_state_round_trips_and_renewals_of_one_plugin_run_concurrently() {
         "{}",
         run.stderr
     );
+    // The renewal returned no state; the host kept the state from the sign-in, so a second
+    // renewal still finds it.
+    let run = env
+        .exo()
+        .args(["-v", "token"])
+        .env("EXO_TEST_TOKEN", token(3600))
+        .run()
+        .success();
+    assert!(run.stderr.contains("renew saw its state"), "{}", run.stderr);
+}
+
+#[test]
+fn ctrl_c_during_a_renewal_inside_a_cmdlet_ends_exo_at_once_without_a_crash() {
+    let env = host_check();
+    // With --count 9 the renewal waits (in the host's sleep) for renewals that never come.
+    two_expired_connections(&env, &["--count", "9"]);
+    let child = env
+        .exo()
+        .args([
+            "Get-AcceptedDomain",
+            "--prefix",
+            "One",
+            "--max-retries",
+            "0",
+        ])
+        .env("EXO_TEST_TOKEN", token(3600))
+        .spawn();
+    let (code, stderr) = interrupt(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Aborting"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_state_that_holds_a_token_is_refused_and_nothing_is_stored() {
+    let env = host_check();
+    let run = check(&env, &["--check", "leak"]).run().fails_with(1);
+    assert!(
+        run.stderr
+            .contains("the host-check plugin returned state that exo refuses to keep"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("eyJ"), "{}", run.stderr);
+    let listed = env.exo().args(["connections", "--output", "json"]).run();
+    assert!(!listed.stdout.contains("host-check"), "{}", listed.stdout);
 }

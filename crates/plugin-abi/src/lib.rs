@@ -144,7 +144,8 @@ pub trait HostServices: Sync {
     fn listen_for_redirect(&self) -> RResult<RString, PluginError>;
 
     /// Waits for the redirect that [`HostServices::listen_for_redirect`] announced: the first
-    /// request to its path whose `state` query parameter equals `wait.state`. Requests without
+    /// request to its path whose `state` query parameter equals `wait.state` (at least 16
+    /// characters, or the call fails with `INVALID_INPUT`). Requests without
     /// that state get HTTP 400 and are ignored. The browser is answered with a short page saying
     /// the window can be closed, or the `error_description` when the redirect carries an `error`.
     /// Returns the redirect's raw query string (`code=…&state=…`). Fails with `CANCELLED` on
@@ -300,8 +301,9 @@ pub struct TokenGrant {
     /// Non-secret state the plugin needs again when it renews (which managed-identity source
     /// answered, the token endpoint discovery found): a JSON object, `""` when none. The host
     /// keeps it with the connection and hands it back in `previous` to [`LoginFlow::renew`].
-    /// It is kept like the connection's other metadata, not like a token, so it must never hold
-    /// a secret; the host refuses state that looks like a token or is larger than 16 KiB.
+    /// It must never hold a secret. The host refuses state larger than 16 KiB and state with a
+    /// string shaped like a JWT or a PEM key; a renewal that returns `""` keeps the state the
+    /// connection had.
     pub state: RString,
     /// JSON object for fields added after ABI 1.0; `""` or `"{}"` when none.
     pub extensions: RString,

@@ -12,8 +12,8 @@
 //! endpoint, `iss` = `sub` = the client id, a random `jti`, `exp` a few minutes ahead, and `nbf`
 //! and `iat`. Entra accepts RSA keys only for this, so other key types are refused up front.
 //!
-//! Private keys are zeroized when dropped, and no error message contains key material or a
-//! password.
+//! The private key exo keeps is zeroized when dropped (what `p12-keystore` decrypts on the way
+//! is its own and is not), and no error message contains key material or a password.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -299,34 +299,38 @@ fn random_uuid() -> Result<String, Error> {
     ))
 }
 
-/// The RSA key (PKCS#1 DER) of a PEM private key.
+/// The RSA key (PKCS#1 DER) of the first private key block in a PEM file, which may hold
+/// certificates too (a combined certificate-and-key file).
 fn rsa_key_of_pem(text: &str, password: Option<&str>) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let (label, document) = pkcs8::SecretDocument::from_pem(text).map_err(|_| {
+    let not_pem = || {
         Error::invalid_input(
-            "the private key file is not a PEM private key (PRIVATE KEY, ENCRYPTED PRIVATE KEY \
+            "the private key file holds no PEM private key (PRIVATE KEY, ENCRYPTED PRIVATE KEY \
              or RSA PRIVATE KEY)",
         )
-    })?;
-    match label {
-        "PRIVATE KEY" => rsa_key_of_pkcs8(document.as_bytes()),
+    };
+    let mut blocks = x509_parser::pem::Pem::iter_from_buffer(text.as_bytes());
+    let block = blocks
+        .find_map(|block| block.ok().filter(|b| b.label.contains("PRIVATE KEY")))
+        .ok_or_else(not_pem)?;
+    let der = Zeroizing::new(block.contents);
+    match block.label.as_str() {
+        "PRIVATE KEY" => rsa_key_of_pkcs8(&der),
         "ENCRYPTED PRIVATE KEY" => {
             let password = password.ok_or_else(|| {
                 Error::invalid_input(
                     "the private key is encrypted; give its password (--certificate-password-file)",
                 )
             })?;
-            let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::from_der(document.as_bytes())
+            let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
                 .map_err(|_| Error::invalid_input("the encrypted private key is malformed"))?;
             let decrypted = encrypted.decrypt(password).map_err(|_| {
                 Error::invalid_input("cannot decrypt the private key: the password is wrong")
             })?;
             rsa_key_of_pkcs8(decrypted.as_bytes())
         }
-        "RSA PRIVATE KEY" => Ok(Zeroizing::new(document.as_bytes().to_vec())),
+        "RSA PRIVATE KEY" => Ok(der),
         "EC PRIVATE KEY" => Err(unsupported_key("an elliptic-curve (EC) key")),
-        other => Err(Error::invalid_input(format!(
-            "the private key file holds a {other}, not a private key"
-        ))),
+        _ => Err(not_pem()),
     }
 }
 

@@ -11,8 +11,6 @@
 //! its texts. The description is still shown (its first line, control characters removed),
 //! because it names the user, app or resource involved.
 
-use serde::Deserialize;
-
 use crate::{Error, ErrorKind};
 
 /// What to tell the user for an AADSTS code: the kind of failure and the advice.
@@ -149,15 +147,31 @@ const ADVICE: &[Advice] = &[
     },
 ];
 
-/// The fields of an error body that matter; everything else is ignored.
-#[derive(Deserialize, Default)]
+/// The fields of an error body that matter, each read leniently: a field of an unexpected type
+/// is treated as absent rather than discarding the others.
+#[derive(Default)]
 struct Body {
-    #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
     error_description: Option<String>,
-    #[serde(default)]
     error_codes: Vec<u64>,
+}
+
+impl Body {
+    fn parse(bytes: &[u8]) -> Self {
+        let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(bytes) else {
+            return Self::default();
+        };
+        let text = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        Self {
+            error: text("error"),
+            error_description: text("error_description"),
+            error_codes: body
+                .get("error_codes")
+                .and_then(|v| v.as_array())
+                .map(|codes| codes.iter().filter_map(|c| c.as_u64()).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// The error for a token-endpoint response with a failure `status` and `body`.
@@ -165,7 +179,7 @@ struct Body {
 /// The error's `code` is `AADSTS<n>` when the provider gave a numeric code, else the RFC 6749
 /// `error` value (`invalid_grant`), else the HTTP status.
 pub fn token_error(status: u16, body: &[u8]) -> Error {
-    let parsed: Body = serde_json::from_slice(body).unwrap_or_default();
+    let parsed = Body::parse(body);
     let description = parsed
         .error_description
         .as_deref()
@@ -312,8 +326,12 @@ fn first_line(description: &str) -> String {
 
 /// `text` without control characters (a hostile server must not drive the user's terminal).
 fn sanitize(text: &str) -> String {
+    let acts_on_terminal = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
     text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if acts_on_terminal(c) { ' ' } else { c })
         .collect::<String>()
         .trim()
         .to_owned()

@@ -75,9 +75,27 @@ pub struct MethodParameter {
     pub name: String,
     /// Where its value came from.
     pub source: ParameterSource,
-    /// Whether the value is bytes rather than text (a PFX file; base64 in a variable).
+    /// What kind of value it is, so that a value read again for a renewal is checked as it
+    /// was at connect.
     #[serde(default)]
-    pub binary: bool,
+    pub kind: ValueKind,
+}
+
+/// The kind of a login-method parameter's value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    /// Free text (and switches).
+    #[default]
+    Text,
+    /// A path, kept absolute.
+    Path,
+    /// A whole number.
+    Integer,
+    /// An absolute http(s) URL.
+    Url,
+    /// Bytes that need not be text (a PFX file); base64 in an environment variable.
+    Bytes,
 }
 
 /// Everything about a connection but its tokens.

@@ -35,6 +35,8 @@ pub trait Renewer {
 pub struct RenewError {
     /// Only an interactive sign-in (`exo connect`) can continue.
     pub interaction_required: bool,
+    /// The user interrupted it (Ctrl-C): not a failure of the login method.
+    pub interrupted: bool,
     /// What went wrong.
     pub message: String,
 }
@@ -48,6 +50,9 @@ pub enum SessionError {
     /// The connection does not exist (any more).
     #[error("connection {0} does not exist (any more)")]
     NotFound(Uuid),
+    /// The user interrupted the renewal (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
     /// The token expired and could not be renewed.
     #[error("the token of {name} ({who}) {state} and cannot be renewed silently: {message}")]
     RenewalFailed {
@@ -107,6 +112,7 @@ pub async fn valid_tokens(
             tracing::info!(target: "session", "renewed the token of {}", renewed.connection.name());
             Ok(renewed)
         }
+        Err(error) if error.interrupted => Err(SessionError::Interrupted),
         Err(error) if matches!(need, Need::Fresh) && !entry.tokens.is_expired(now()) => {
             // Renewing ahead of expiry failed, but the token still works for a while: use it.
             tracing::warn!(

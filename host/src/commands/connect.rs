@@ -181,7 +181,8 @@ async fn acquire(
     })
     .await
     .map_err(|e| {
-        if e.kind == plugin_abi::ErrorKind::CANCELLED && interrupted.load(Ordering::Relaxed) {
+        // Whatever the plugin made of it, a Ctrl-C is the user's choice, not its failure.
+        if interrupted.load(Ordering::Relaxed) {
             anyhow::Error::new(Interrupted)
         } else {
             anyhow::anyhow!("{}", describe_plugin_error(&e))

@@ -140,6 +140,9 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
     let results = tokio::select! {
         results = work => results,
         _ = tokio::signal::ctrl_c() => {
+            // A renewal may be running in a plugin: tell it to stop, and let it return.
+            context.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+            crate::plugin_runtime::let_plugin_calls_stop(std::time::Duration::from_secs(1)).await;
             let _ = lock(&renderer).finish();
             lock(&progress).finish();
             eprintln!("exo: interrupted");

@@ -165,17 +165,17 @@ fn missing_empty_huge_or_misplaced_secrets_are_explained_without_echoing_them() 
         MethodParameter {
             name: "a".into(),
             source: Source::Stdin,
-            binary: false,
+            kind: ValueKind::Text,
         },
         MethodParameter {
             name: "b".into(),
             source: Source::Prompt,
-            binary: false,
+            kind: ValueKind::Text,
         },
         MethodParameter {
             name: "c".into(),
             source: Source::Env("EXO_TEST_PARAMETER_NEVER_SET".into()),
-            binary: false,
+            kind: ValueKind::Text,
         },
     ];
     assert!(
@@ -290,7 +290,7 @@ fn binary_secrets_keep_every_byte_from_files_and_are_base64_in_variables() {
     )
     .unwrap();
     assert_eq!(from_file.values[0].value.as_slice(), bytes.as_slice());
-    assert!(from_file.sources[0].binary);
+    assert_eq!(from_file.sources[0].kind, ValueKind::Bytes);
     assert_eq!(
         reread(&from_file.sources).values[0].value.as_slice(),
         bytes.as_slice()

@@ -306,3 +306,17 @@ fn assertions_carry_the_documented_header_and_claims_and_verify_with_the_certifi
         assert_eq!(claims["jti"].as_str().map(str::len), Some(36));
     }
 }
+
+#[test]
+fn a_combined_certificate_and_key_file_loads_in_either_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = rsa_files(dir.path());
+    let (cert, key) = (read(cert), read(key));
+    for combined in [
+        [&cert[..], &key[..]].concat(),
+        [&key[..], &cert[..]].concat(),
+    ] {
+        let loaded = Certificate::from_pem(&combined, &combined, None).unwrap();
+        loaded.check(now()).unwrap();
+    }
+}

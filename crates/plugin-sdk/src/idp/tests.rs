@@ -139,3 +139,20 @@ fn redirect_errors_become_errors_too() {
     let login = redirect_error("login_required", "");
     assert_eq!(login.kind, ErrorKind::InteractionRequired);
 }
+
+#[test]
+fn a_field_of_an_unexpected_type_does_not_hide_the_others() {
+    for body in [
+        r#"{"error":"invalid_grant","error_description":"AADSTS50126: bad","error_codes":null}"#,
+        r#"{"error":"invalid_grant","error_description":"AADSTS50126: bad","error_codes":["x"]}"#,
+        r#"{"error":"invalid_grant","error_description":"AADSTS50126: bad","timestamp":7}"#,
+    ] {
+        let error = token_error(400, body.as_bytes());
+        assert_eq!(error.code.as_deref(), Some("AADSTS50126"), "{body}");
+    }
+    let bidi = token_error(
+        400,
+        "{\"error\":\"invalid_grant\",\"error_description\":\"a\u{202e}b\"}".as_bytes(),
+    );
+    assert!(!bidi.message.contains('\u{202e}'), "{}", bidi.message);
+}

@@ -26,6 +26,7 @@ impl CountingRenewer {
             calls: AtomicUsize::new(0),
             outcome: Err(RenewError {
                 interaction_required: true,
+                interrupted: false,
                 message: message.into(),
             }),
         }
@@ -219,4 +220,23 @@ async fn a_slow_renewal_does_not_block_the_cache_for_others() {
         contents.get(id).unwrap().tokens.access_token.expose(),
         "slow"
     );
+}
+
+#[tokio::test]
+async fn an_interrupted_renewal_is_reported_as_such_even_while_the_token_still_works() {
+    struct Interrupted;
+    impl Renewer for Interrupted {
+        async fn renew(&self, _: &Connection, _: &Tokens) -> Result<Tokens, RenewError> {
+            Err(RenewError {
+                interaction_required: false,
+                interrupted: true,
+                message: "cancelled".into(),
+            })
+        }
+    }
+    let (_dir, store, id) = store_with("ageing", now() + 100).await;
+    let error = valid_tokens(&store, id, Need::Fresh, &Interrupted)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SessionError::Interrupted), "{error:?}");
 }
