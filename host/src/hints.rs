@@ -58,10 +58,18 @@ fn advice(error: &(dyn std::error::Error + 'static)) -> Option<String> {
 }
 
 fn cache_advice(error: &CacheError) -> Option<String> {
-    matches!(error, CacheError::Damaged { .. }).then(|| {
-        "`exo disconnect --all` moves it aside and starts a new one (its connections are lost)"
-            .to_owned()
-    })
+    match error {
+        CacheError::Damaged { .. } => Some(
+            "`exo disconnect --all` moves it aside and starts a new one (its connections are lost)"
+                .to_owned(),
+        ),
+        CacheError::KeyExposed { path, .. } => Some(format!(
+            "If nobody else could have read it, run `chmod 600 {}`; otherwise `exo disconnect \
+             --all` and sign in again",
+            path.display()
+        )),
+        _ => None,
+    }
 }
 
 /// The `exo connect` command line for `arguments`, shell-quoted.

@@ -137,7 +137,7 @@ pub enum CacheError {
         reason: String,
     },
     /// The key is not private.
-    #[error("the token cache key {} is readable or writable by others (mode {mode:o}); run `chmod 600 {}`", .path.display(), .path.display())]
+    #[error("the token cache key {} is readable or writable by others (mode {mode:o})", .path.display())]
     KeyExposed {
         /// The key file.
         path: PathBuf,

@@ -186,7 +186,7 @@ async fn a_key_others_can_read_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("readable or writable by others (mode 644)") && error.contains("chmod 600"),
+        error.contains("readable or writable by others (mode 644)"),
         "{error}"
     );
 }
