@@ -309,9 +309,19 @@ pub enum ParseError {
 }
 
 /// Parses `args` (including the program name).
-pub fn parse(args: Vec<OsString>) -> Result<Parsed, ParseError> {
+pub fn parse(mut args: Vec<OsString>) -> Result<Parsed, ParseError> {
     let mut command = Cli::command();
-    let plugin = match connect_method(&args) {
+    let method = match connect_subcommand(&args) {
+        Some(ConnectMethod::Given(method)) => Some(method),
+        Some(ConnectMethod::Default { position }) => {
+            let method = default_method();
+            eprintln!("{}", default_method_note(method));
+            args.splice(position..position, ["--method".into(), method.into()]);
+            Some(method.to_owned())
+        }
+        None => None,
+    };
+    let plugin = match method {
         Some(method) => {
             let dirs = discovery::search_path(
                 &flag_values(&args, "--plugin-dir")
@@ -409,22 +419,81 @@ fn value_name(kind: ParameterKind, secret: bool) -> &'static str {
     }
 }
 
-/// The value of `--method`/`-m` when the subcommand is `connect`: the first word that is not
-/// one of exo's global options (so `exo Set-Mailbox -Identity connect -m x` is not a connect).
-fn connect_method(args: &[OsString]) -> Option<String> {
-    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
-    let mut position = 0;
+/// What `exo connect` was told about the login method.
+enum ConnectMethod {
+    /// `--method METHOD`.
+    Given(String),
+    /// No `--method` (and no `--help`): exo chooses, and inserts the option at `position`.
+    Default { position: usize },
+}
+
+/// The method of `exo connect`, when the subcommand is `connect`.
+fn connect_subcommand(args: &[OsString]) -> Option<ConnectMethod> {
+    if let Some(method) = connect_method(args) {
+        return Some(ConnectMethod::Given(method));
+    }
+    let words: Vec<&str> = args
+        .iter()
+        .map(|a| a.to_str().unwrap_or_default())
+        .collect();
+    let position = connect_position(&words)? + 1;
+    let wants_help = words[position..]
+        .iter()
+        .take_while(|w| **w != "--")
+        .any(|w| matches!(*w, "-h" | "--help"));
+    (!wants_help).then_some(ConnectMethod::Default { position })
+}
+
+/// Like `Connect-ExchangeOnline` without a method switch: the browser where one can be opened
+/// (`$BROWSER`, a desktop session, macOS, Windows), a device code otherwise (an SSH session, a
+/// server without a display).
+fn default_method() -> &'static str {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let remote = set("SSH_CONNECTION") || set("SSH_TTY");
+    let desktop =
+        cfg!(any(target_os = "macos", windows)) || set("DISPLAY") || set("WAYLAND_DISPLAY");
+    if set("BROWSER") || (desktop && !remote) {
+        "sso"
+    } else {
+        "device"
+    }
+}
+
+fn default_method_note(method: &str) -> &'static str {
+    if method == "sso" {
+        "exo: no --method given: signing in with the browser (--method sso); \
+         --method device signs in from another device"
+    } else {
+        "exo: no --method given and no browser here: signing in with a device code \
+         (--method device); set BROWSER or use --method sso to use a browser"
+    }
+}
+
+/// The index of the `connect` subcommand in `args` (program name included), if that is the
+/// subcommand: the first word that is not one of exo's global options.
+fn connect_position(words: &[&str]) -> Option<usize> {
+    let mut position = 1;
     while let Some(word) = words.get(position) {
         match *word {
             "--plugin-dir" => position += 2,
             w if w.starts_with("--plugin-dir=") || w == "--verbose" || is_verbosity(w) => {
                 position += 1
             }
-            "connect" => break,
+            "connect" => return Some(position),
             _ => return None,
         }
     }
-    let after = words.get(position + 1..)?;
+    None
+}
+
+/// The value of `--method`/`-m` when the subcommand is `connect`: the first word that is not
+/// one of exo's global options (so `exo Set-Mailbox -Identity connect -m x` is not a connect).
+fn connect_method(args: &[OsString]) -> Option<String> {
+    let words: Vec<&str> = args
+        .iter()
+        .map(|a| a.to_str().unwrap_or_default())
+        .collect();
+    let after = words.get(connect_position(&words)? + 1..)?;
     after.iter().enumerate().find_map(|(i, word)| match *word {
         "--method" | "-m" => after.get(i + 1).map(|m| (*m).to_owned()),
         w => w

@@ -5,6 +5,7 @@
 mod cmdlets;
 mod connect;
 mod contract;
+mod interactive;
 mod keyring;
 mod plugins;
 mod session;

@@ -15,6 +15,8 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+pub mod browser;
+
 /// `target/<profile>`, where the binaries and plugin libraries are.
 pub fn profile_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -268,6 +270,15 @@ impl Exo {
     pub fn spawn(mut self) -> std::process::Child {
         self.command
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.command.spawn().expect("start exo")
+    }
+
+    /// Starts it with stdin, stdout and stderr piped, for tests that answer prompts.
+    pub fn spawn_with_stdin(mut self) -> std::process::Child {
+        self.command
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         self.command.spawn().expect("start exo")

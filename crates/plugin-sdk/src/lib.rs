@@ -42,6 +42,8 @@
 //!   that say what to do;
 //! - `certificate` (feature `certificate`) loads certificates (PKCS#12, PEM) and signs JWT
 //!   client assertions;
+//! - `oidc` and `sign_in` (feature `oidc`): discovery, token requests, ID-token verification,
+//!   and the browser, device-code and password sign-ins with their refresh-token renewal;
 //! - [`claims`] reads the claims of a JWT (without verifying it) to describe an account.
 //!
 //! The plugin API is synchronous: the host runs each call on a blocking thread, and may run
@@ -56,6 +58,10 @@ mod types;
 pub mod certificate;
 pub mod claims;
 pub mod idp;
+#[cfg(feature = "oidc")]
+pub mod oidc;
+#[cfg(feature = "oidc")]
+pub mod sign_in;
 
 pub use abi_stable;
 pub use http;

@@ -1,0 +1,419 @@
+//! The three ways a person signs in, on top of [`crate::oidc`]: in the browser (authorization
+//! code + PKCE through the host's loopback listener), with a device code (shown through the
+//! host, polled with its cancellable sleep), and with a password (ROPC). Each returns a
+//! [`Grant`] whose ID token was verified and whose plugin state says how to renew.
+//!
+//! Protocol facts: `docs/identity-platform.md`, "Authorization code with PKCE and the loopback
+//! redirect", "Device code", "Password grant (ROPC)".
+
+use std::time::{Duration, Instant};
+
+use oauth2::{CsrfToken, PkceCodeChallenge};
+use serde_json::Value;
+
+use crate::oidc::{self, Provider, Renewal};
+use crate::{Error, ErrorKind, Grant, Host, idp};
+
+/// Who signs in, and how the sign-in is scoped.
+#[derive(Clone, Debug)]
+pub struct SignIn<'a> {
+    /// The identity provider's endpoints.
+    pub provider: &'a Provider,
+    /// The (public) client id.
+    pub client_id: &'a str,
+    /// Space-separated scopes, see [`oidc::delegated_scopes`].
+    pub scope: &'a str,
+    /// Seconds since the epoch, now.
+    pub now: i64,
+}
+
+impl SignIn<'_> {
+    fn renewal(&self) -> Renewal {
+        Renewal {
+            token_endpoint: self.provider.token_endpoint.clone(),
+            client_id: self.client_id.to_owned(),
+        }
+    }
+
+    /// The grant for `tokens`, with the ID token verified (and its nonce, when one was sent).
+    fn finish(
+        &self,
+        host: &Host<'_>,
+        tokens: oidc::Tokens,
+        nonce: Option<&str>,
+    ) -> Result<Grant, Error> {
+        let identity = match tokens.id_token.as_deref() {
+            Some(id_token) => Some(oidc::verify_id_token(
+                host,
+                self.provider,
+                id_token,
+                self.client_id,
+                nonce,
+            )?),
+            None => None,
+        };
+        Ok(oidc::grant(tokens, identity, &self.renewal(), self.now))
+    }
+}
+
+/// The browser sign-in's options.
+#[derive(Clone, Debug, Default)]
+pub struct BrowserOptions {
+    /// `login_hint`: the user principal name to sign in as.
+    pub login_hint: Option<String>,
+    /// `domain_hint`.
+    pub domain_hint: Option<String>,
+    /// `prompt` (`login`, `select_account`, `consent`, `none`).
+    pub prompt: Option<String>,
+    /// Print the URL instead of opening a browser.
+    pub no_browser: bool,
+    /// How long to wait for the user.
+    pub timeout: Duration,
+}
+
+/// Signs in in the browser: authorization code with PKCE (S256), `state` and `nonce`, the
+/// redirect captured by the host's loopback listener.
+pub fn browser(
+    host: &Host<'_>,
+    sign_in: &SignIn<'_>,
+    options: &BrowserOptions,
+) -> Result<Grant, Error> {
+    let listener = host.listen_for_redirect()?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let state = CsrfToken::new_random();
+    let nonce = CsrfToken::new_random();
+    let mut url = url::Url::parse(&sign_in.provider.authorization_endpoint).map_err(|e| {
+        Error::invalid_input(format!("the authorization endpoint is not a URL: {e}"))
+    })?;
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("client_id", sign_in.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", listener.redirect_uri())
+            .append_pair("response_mode", "query")
+            .append_pair("scope", sign_in.scope)
+            .append_pair("state", state.secret())
+            .append_pair("nonce", nonce.secret())
+            .append_pair("code_challenge", challenge.as_str())
+            .append_pair("code_challenge_method", "S256");
+        for (name, value) in [
+            ("login_hint", &options.login_hint),
+            ("domain_hint", &options.domain_hint),
+            ("prompt", &options.prompt),
+        ] {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+    }
+    let opened = !options.no_browser && host.open_browser(url.as_str()).is_ok();
+    if opened {
+        host.show_message("Sign in in the browser window that opened (Ctrl-C to cancel).");
+    } else {
+        host.show_message(&format!(
+            "Open this address in a browser on this machine and sign in (Ctrl-C to cancel):\n{url}"
+        ));
+    }
+    let redirect_uri = listener.redirect_uri().to_owned();
+    let query = listener.wait(state.secret(), options.timeout)?;
+    let code = query
+        .get("code")
+        .ok_or_else(|| Error::network("the sign-in redirect carried no authorization code"))?;
+    let tokens = oidc::token_request(
+        host,
+        &sign_in.provider.token_endpoint,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", sign_in.client_id),
+            ("code", code),
+            ("redirect_uri", &redirect_uri),
+            ("code_verifier", verifier.secret()),
+            ("scope", sign_in.scope),
+        ],
+    )?;
+    sign_in.finish(host, tokens, Some(nonce.secret()))
+}
+
+/// Signs in with a device code: shows the code and where to enter it, then polls at the
+/// provider's interval (slower after `slow_down`) until the user approves, declines, the code
+/// expires, `timeout` passes, or the user presses Ctrl-C.
+pub fn device_code(
+    host: &Host<'_>,
+    sign_in: &SignIn<'_>,
+    timeout: Duration,
+) -> Result<Grant, Error> {
+    let endpoint = sign_in
+        .provider
+        .device_authorization_endpoint
+        .as_deref()
+        .ok_or_else(|| {
+            Error::unsupported("this identity provider offers no device code sign-in")
+        })?;
+    let response = host.send(
+        oidc::post_form(
+            endpoint,
+            &[("client_id", sign_in.client_id), ("scope", sign_in.scope)],
+        )?,
+        &oidc::options(),
+    )?;
+    if response.status() != 200 {
+        return Err(idp::token_error(
+            response.status().as_u16(),
+            response.body(),
+        ));
+    }
+    let body: serde_json::Map<String, Value> = serde_json::from_slice(response.body())
+        .map_err(|_| Error::network("the device code endpoint's answer is not JSON"))?;
+    let text = |name: &str| body.get(name).and_then(Value::as_str);
+    let number = |name: &str| match body.get(name) {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    };
+    let (Some(device_code), Some(user_code)) = (text("device_code"), text("user_code")) else {
+        return Err(Error::network(
+            "the device code endpoint's answer has no code",
+        ));
+    };
+    // v2 says verification_uri, v1 verification_url.
+    let uri = text("verification_uri")
+        .or_else(|| text("verification_url"))
+        .unwrap_or_default();
+    let lifetime = Duration::from_secs(number("expires_in").unwrap_or(900).clamp(1, 3600));
+    let mut interval = Duration::from_secs(number("interval").unwrap_or(5).clamp(1, 60));
+    let message = text("message")
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("To sign in, open {uri} and enter the code {user_code}."));
+    host.show_message(&format!("{message}\n(Waiting; Ctrl-C to cancel.)"));
+    let started = Instant::now();
+    let deadline = lifetime.min(timeout);
+    loop {
+        host.sleep(interval)?;
+        if started.elapsed() >= deadline {
+            return Err(Error {
+                kind: ErrorKind::InteractionRequired,
+                code: Some("expired_token".into()),
+                message: "the device code expired before the sign-in was completed; connect again"
+                    .into(),
+            });
+        }
+        let polled = oidc::token_request(
+            host,
+            &sign_in.provider.token_endpoint,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", sign_in.client_id),
+                ("device_code", device_code),
+            ],
+        );
+        match polled {
+            Ok(tokens) => return sign_in.finish(host, tokens, None),
+            Err(error) => match pending(&error) {
+                Some(Pending::Wait) => {}
+                Some(Pending::SlowDown) => interval += Duration::from_secs(5),
+                None => return Err(device_error(error)),
+            },
+        }
+    }
+}
+
+enum Pending {
+    Wait,
+    SlowDown,
+}
+
+/// Whether a polling error means "keep polling".
+fn pending(error: &Error) -> Option<Pending> {
+    match error.code.as_deref() {
+        Some("authorization_pending" | "AADSTS70016") => Some(Pending::Wait),
+        Some("slow_down") => Some(Pending::SlowDown),
+        _ if error.message.contains("authorization_pending") => Some(Pending::Wait),
+        _ => None,
+    }
+}
+
+/// Device-flow endings, said plainly.
+fn device_error(error: Error) -> Error {
+    let declined = matches!(
+        error.code.as_deref(),
+        Some("authorization_declined" | "access_denied" | "AADSTS65004")
+    );
+    let expired = matches!(
+        error.code.as_deref(),
+        Some("expired_token" | "AADSTS70019" | "AADSTS70020" | "code_expired")
+    );
+    if declined {
+        Error {
+            kind: ErrorKind::Cancelled,
+            message: format!(
+                "{}: the sign-in was declined on the device-login page",
+                error.code.clone().unwrap_or_default()
+            ),
+            ..error
+        }
+    } else if expired {
+        Error {
+            kind: ErrorKind::InteractionRequired,
+            message: format!(
+                "{}: the device code expired before the sign-in was completed; connect again",
+                error.code.clone().unwrap_or_default()
+            ),
+            ..error
+        }
+    } else {
+        error
+    }
+}
+
+/// Signs in with a user name and password (ROPC). Accounts that must do MFA, and federated
+/// accounts, cannot: the error says to use the browser or a device code.
+pub fn password(
+    host: &Host<'_>,
+    sign_in: &SignIn<'_>,
+    username: &str,
+    password: &str,
+    user_realm: Option<&str>,
+) -> Result<Grant, Error> {
+    if let Some(realm_url) = user_realm
+        && is_federated(host, realm_url)?
+    {
+        return Err(Error {
+            kind: ErrorKind::InteractionRequired,
+            code: Some("federated".into()),
+            message: format!(
+                "{username} is a federated account: its password is checked by its organization's \
+                 own sign-in service, which inline credentials cannot reach; sign in with \
+                 --method sso (browser) or --method device"
+            ),
+        });
+    }
+    let tokens = oidc::token_request(
+        host,
+        &sign_in.provider.token_endpoint,
+        &[
+            ("grant_type", "password"),
+            ("client_id", sign_in.client_id),
+            ("username", username),
+            ("password", password),
+            ("scope", sign_in.scope),
+        ],
+    )?;
+    sign_in.finish(host, tokens, None)
+}
+
+/// Entra's user realm discovery (`/common/userrealm/{user}`): whether the account is federated.
+/// A provider without it (404, or not JSON) has no federated accounts to worry about.
+fn is_federated(host: &Host<'_>, realm_url: &str) -> Result<bool, Error> {
+    let request = http::Request::get(realm_url)
+        .header("accept", "application/json")
+        .body(Vec::new())
+        .map_err(|e| Error::invalid_input(format!("invalid URL {realm_url}: {e}")))?;
+    let response = host.send(request, &oidc::options())?;
+    if response.status() != 200 {
+        return Ok(false);
+    }
+    Ok(serde_json::from_slice::<Value>(response.body())
+        .ok()
+        .and_then(|v| v.get("account_type")?.as_str().map(str::to_owned))
+        .is_some_and(|t| t.eq_ignore_ascii_case("federated")))
+}
+
+/// The parameter naming the user (`--user-principal-name`, alias `--upn`).
+pub const USER_PRINCIPAL_NAME: &str = "user-principal-name";
+/// The parameter naming a custom app registration (`--client-id`).
+pub const CLIENT_ID: &str = "client-id";
+
+/// Adds the parameters every delegated method shares, named after the reference module's.
+pub fn with_common_parameters(description: crate::Description) -> crate::Description {
+    use crate::{Parameter, ParameterKind};
+    description
+        .parameter(
+            Parameter::new(
+                USER_PRINCIPAL_NAME,
+                ParameterKind::String,
+                "The account to sign in as, e.g. admin@contoso.onmicrosoft.com",
+            )
+            .alias("upn"),
+        )
+        .parameter(Parameter::new(
+            CLIENT_ID,
+            ParameterKind::String,
+            "A custom app registration's client id (default: the Exchange Online PowerShell app)",
+        ))
+        .capability(plugin_abi::capability::DELEGATED)
+        .capability(plugin_abi::capability::SILENT_RENEW)
+}
+
+/// What a delegated sign-in needs from the host's request.
+pub struct Prepared {
+    /// The identity provider, discovered.
+    pub provider: Provider,
+    /// The client id: `--client-id`, else the host's default public client.
+    pub client_id: String,
+    /// The scopes: the resource's plus `openid profile offline_access`.
+    pub scope: String,
+}
+
+impl Prepared {
+    /// Discovers the provider of `request`'s authority.
+    pub fn from(request: &crate::Request<'_>, host: &Host<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            provider: Provider::discover(host, request.authority())?,
+            client_id: request
+                .parameter(CLIENT_ID)
+                .unwrap_or(request.client_id())
+                .to_owned(),
+            scope: oidc::delegated_scopes(request.scopes()),
+        })
+    }
+
+    /// The sign-in, at `now`.
+    pub fn sign_in(&self, now: i64) -> SignIn<'_> {
+        SignIn {
+            provider: &self.provider,
+            client_id: &self.client_id,
+            scope: &self.scope,
+            now,
+        }
+    }
+}
+
+/// Renews a delegated grant silently with its refresh token.
+pub fn renew(
+    request: &crate::Request<'_>,
+    previous: &Grant,
+    host: &Host<'_>,
+    now: i64,
+) -> Result<Grant, Error> {
+    oidc::refresh(
+        host,
+        previous,
+        &oidc::delegated_scopes(request.scopes()),
+        now,
+    )
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// Entra's user-realm URL for `username` next to `authority` (its tenant segment replaced by
+/// `common/userrealm/…`), for [`password`]'s federation check.
+pub fn user_realm_url(authority: &str, username: &str) -> Option<String> {
+    let mut url = url::Url::parse(authority).ok()?;
+    let mut segments: Vec<String> = url.path_segments()?.map(str::to_owned).collect();
+    segments.pop();
+    segments.extend([
+        "common".to_owned(),
+        "userrealm".to_owned(),
+        username.to_owned(),
+    ]);
+    url.path_segments_mut().ok()?.clear().extend(&segments);
+    url.set_query(Some("api-version=1.0"));
+    Some(url.into())
+}
