@@ -466,3 +466,57 @@ fn without_a_method_exo_chooses_the_browser_or_a_device_code_and_says_so() {
         chose_device.stdout
     );
 }
+
+#[test]
+fn no_password_code_or_token_reaches_any_output_at_the_highest_verbosity() {
+    let sb = sandbox(|c| {
+        c.seed.lifetimes.device_code_interval_seconds = 1;
+        c.seed.lifetimes.access_token_seconds = Some(4);
+    });
+    let mut outputs = Vec::new();
+    let (code, output) = sso_sign_in(&sb, ADMIN, &["-vvv", "--prefix", "Sso"]);
+    assert_eq!(code, 0, "{output}");
+    outputs.push(output);
+    let (code, output, _) = device_sign_in(&sb, ADMIN, true, &["-vvv", "--prefix", "Device"]);
+    assert_eq!(code, 0, "{output}");
+    outputs.push(output);
+    let run = inline(&sb, EXADMIN, &["-vvv", "--prefix", "Inline"])
+        .run()
+        .success();
+    outputs.push(run.stdout + &run.stderr);
+    // Renewals with the refresh token, and cmdlets, at -vvv too.
+    std::thread::sleep(Duration::from_millis(2500));
+    for prefix in ["Sso", "Device", "Inline"] {
+        let run = sb
+            .exo()
+            .args(["-vvv", &format!("Get-{prefix}AcceptedDomain")])
+            .run()
+            .success();
+        assert!(run.stderr.contains("exo::"), "-vvv logs: {}", run.stderr);
+        outputs.push(run.stdout + &run.stderr);
+    }
+    let mut secrets = sb.sandbox.issued_secrets();
+    assert!(
+        secrets.len() > 6,
+        "tokens, refresh tokens and codes were recorded"
+    );
+    for upn in [ADMIN, EXADMIN] {
+        secrets.push(Person::seeded(&sb.sandbox, upn).password.to_owned());
+    }
+    for output in &outputs {
+        for secret in &secrets {
+            // A JWT is searched for without its signature (the claims alone are secret enough);
+            // codes and refresh tokens whole.
+            let signed_part = match secret.rsplit_once('.') {
+                Some((head, _)) if secret.starts_with("eyJ") => head,
+                _ => secret.as_str(),
+            };
+            assert!(
+                !output.contains(signed_part),
+                "a secret leaked ({} chars, starting {:?}): {output}",
+                secret.len(),
+                &secret[..secret.len().min(6)]
+            );
+        }
+    }
+}
