@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
 use support::SandboxEnv;
+use support::browser::{opened_url, recording_browser};
 
 const ADMIN: &str = "admin@contoso.onmicrosoft.com";
 
@@ -104,40 +105,14 @@ fn headless_chromium_signs_in_with_mfa_while_exo_waits() {
     home_trusting(&home, sb.sandbox.ca_file());
     let driver = start_driver(&home);
 
-    let (browser, opened) = (
-        sb.env.root().join("browser.sh"),
-        sb.env.root().join("opened"),
-    );
-    std::fs::write(
-        &browser,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
-            opened.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (browser, opened) = recording_browser(sb.env.root());
     let mut exo = sb
         .exo()
         .args(["connect", "--method", "sso"])
         .env("BROWSER", &browser)
         .in_terminal(None)
         .spawn();
-    let started = Instant::now();
-    let url = loop {
-        if let Some(line) = std::fs::read_to_string(&opened)
-            .ok()
-            .and_then(|t| t.lines().next().map(str::to_owned))
-        {
-            break line;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "exo opened no browser"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let url = opened_url(&opened);
 
     let secret = sb
         .sandbox

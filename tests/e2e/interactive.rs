@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use support::browser::{Outcome, Person, TestBrowser, deliver};
+use support::browser::{Outcome, Person, TestBrowser, deliver, opened_url, recording_browser};
 use support::{Exo, SandboxEnv};
 
 const ADMIN: &str = "admin@contoso.onmicrosoft.com"; // MFA
@@ -25,41 +25,6 @@ fn sandbox(configure: impl FnOnce(&mut sandbox::SandboxConfig)) -> SandboxEnv {
         sb.env.install(plugin, &sb.env.bundled_plugins());
     }
     sb
-}
-
-/// A `$BROWSER` that records the URL it is asked to open; and the file it records into.
-fn recording_browser(sb: &SandboxEnv) -> (PathBuf, PathBuf) {
-    let script = sb.env.root().join("browser.sh");
-    let opened = sb.env.root().join("opened-urls");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
-            opened.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (script, opened)
-}
-
-/// Waits (at most 20 s) for a line of `path` that starts with `prefix`.
-fn wait_for_line(path: &std::path::Path, prefix: &str) -> String {
-    let started = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Some(line) = text.lines().find(|l| l.starts_with(prefix))
-        {
-            return line.to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "nothing in {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Everything `child` prints (on its pseudo-terminal) until it ends, and how it ended.
@@ -77,8 +42,7 @@ fn finish(mut child: Child) -> (i32, String) {
 
 /// `exo connect --method sso …` on a terminal, with the recording browser.
 fn start_sso(sb: &SandboxEnv, args: &[&str]) -> (Child, PathBuf) {
-    let (browser, opened) = recording_browser(sb);
-    let _ = std::fs::remove_file(&opened);
+    let (browser, opened) = recording_browser(sb.env.root());
     let child = sb
         .exo()
         .args(["connect", "--method", "sso"])
@@ -92,7 +56,7 @@ fn start_sso(sb: &SandboxEnv, args: &[&str]) -> (Child, PathBuf) {
 /// Signs in with `sso` as `upn`, through the test browser.
 fn sso_sign_in(sb: &SandboxEnv, upn: &str, args: &[&str]) -> (i32, String) {
     let (child, opened) = start_sso(sb, args);
-    let url = wait_for_line(&opened, "https://");
+    let url = opened_url(&opened);
     let browser = TestBrowser::new(&sb.sandbox);
     let Outcome::Redirect(location) =
         browser.sign_in(&url, &Person::seeded(&sb.sandbox, upn), None)
@@ -188,8 +152,7 @@ fn browser_sign_in_with_mfa_and_without_then_cmdlets_run() {
     }
     // The URL the browser got (the last sign-in's): PKCE S256, state, nonce, the login hint,
     // a loopback redirect.
-    let opened = std::fs::read_to_string(sb.env.root().join("opened-urls")).unwrap();
-    let url = url::Url::parse(opened.lines().next().unwrap()).unwrap();
+    let url = url::Url::parse(&opened_url(&sb.env.root().join("opened-url"))).unwrap();
     let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(query["code_challenge_method"], "S256");
     assert!(query["state"].len() >= 16 && query["nonce"].len() >= 16);
@@ -204,7 +167,7 @@ fn browser_sign_in_with_mfa_and_without_then_cmdlets_run() {
 fn the_listener_ignores_a_forged_redirect_and_takes_the_real_one_once() {
     let sb = sandbox(|_| {});
     let (child, opened) = start_sso(&sb, &[]);
-    let url = wait_for_line(&opened, "https://");
+    let url = opened_url(&opened);
     let browser = TestBrowser::new(&sb.sandbox);
     let Outcome::Redirect(location) =
         browser.sign_in(&url, &Person::seeded(&sb.sandbox, EXADMIN), None)
@@ -234,7 +197,7 @@ fn the_listener_ignores_a_forged_redirect_and_takes_the_real_one_once() {
 fn a_wrong_mfa_code_can_be_corrected_in_the_browser() {
     let sb = sandbox(|_| {});
     let (child, opened) = start_sso(&sb, &[]);
-    let url = wait_for_line(&opened, "https://");
+    let url = opened_url(&opened);
     let browser = TestBrowser::new(&sb.sandbox);
     let admin = Person::seeded(&sb.sandbox, ADMIN);
     let Outcome::Page(page) = browser.sign_in(&url, &admin, Some("000000")) else {
@@ -252,6 +215,14 @@ fn a_wrong_mfa_code_can_be_corrected_in_the_browser() {
 #[test]
 fn device_code_sign_in_approved_declined_and_expired() {
     let sb = sandbox(|c| c.seed.lifetimes.device_code_interval_seconds = 1);
+    // The first poll is told to slow down; exo waits longer and carries on.
+    sb.sandbox
+        .faults()
+        .add(
+            sandbox::FaultRule::new(sandbox::FaultKind::SlowDown, sandbox::FaultTarget::Identity)
+                .count(1),
+        )
+        .unwrap();
     let (code, output, page) = device_sign_in(&sb, ADMIN, true, &[]);
     assert_eq!(code, 0, "{output}");
     assert!(page.contains("Signed in"), "{page}");
@@ -314,6 +285,53 @@ fn inline_credentials_from_a_file_and_what_they_cannot_do() {
         let run = inline(&sb, upn, &[]).run().fails_with(1);
         assert!(run.stderr.contains(code), "{upn}: {}", run.stderr);
     }
+    // A federated account's password is checked by its own organization's service.
+    let federated = sb
+        .exo()
+        .args([
+            "connect",
+            "--method",
+            "inline",
+            "--upn",
+            "pat@corp.contoso.com",
+        ])
+        .env("EXO_PASSWORD", "anything")
+        .run()
+        .fails_with(1);
+    assert!(
+        federated.stderr.contains("is a federated account")
+            && federated.stderr.contains("--method sso"),
+        "{}",
+        federated.stderr
+    );
+    // An app registration the tenant does not know.
+    let unknown_app = inline(
+        &sb,
+        EXADMIN,
+        &["--client-id", "11111111-2222-3333-4444-555555555555"],
+    )
+    .run()
+    .fails_with(1);
+    assert!(
+        unknown_app.stderr.contains("AADSTS700016"),
+        "{}",
+        unknown_app.stderr
+    );
+    // A user whose Exchange Online PowerShell access is off can sign in, but not run cmdlets:
+    // Exchange's own message says why.
+    inline(
+        &sb,
+        "nopwsh@contoso.onmicrosoft.com",
+        &["--prefix", "NoPwsh"],
+    )
+    .run()
+    .success();
+    let refused = sb.exo().args(["Get-NoPwshMailbox"]).run().fails_with(1);
+    assert!(
+        refused.stderr.contains("EXOModuleEnabled"),
+        "{}",
+        refused.stderr
+    );
     let no_password = sb
         .exo()
         .args(["connect", "--method", "inline", "--upn", EXADMIN])
@@ -435,7 +453,7 @@ fn partner_access_works_with_every_interactive_method() {
 #[test]
 fn without_a_method_exo_chooses_the_browser_or_a_device_code_and_says_so() {
     let sb = sandbox(|_| {});
-    let (browser, _) = recording_browser(&sb);
+    let (browser, _) = recording_browser(sb.env.root());
     let chose_browser = sb
         .exo()
         .args(["connect", "--timeout", "1"])
@@ -519,4 +537,42 @@ fn no_password_code_or_token_reaches_any_output_at_the_highest_verbosity() {
             );
         }
     }
+}
+
+#[test]
+fn without_a_browser_the_url_is_printed_and_ctrl_c_stops_the_wait() {
+    use std::io::Write as _;
+    let sb = sandbox(|_| {});
+    let mut child = sb
+        .exo()
+        .args(["connect", "--method", "sso", "--no-browser"])
+        .in_terminal(None)
+        .spawn_with_stdin();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            output.read_line(&mut line).unwrap() > 0,
+            "exo ended: {seen}"
+        );
+        seen.push_str(&line);
+        if line.trim_start().starts_with("https://") {
+            break;
+        }
+    }
+    assert!(seen.contains("Open this address in a browser"), "{seen}");
+    // Ctrl-C as a person presses it: the terminal sends SIGINT to exo.
+    let pressed = Instant::now();
+    child.stdin.take().unwrap().write_all(b"\x03").unwrap();
+    let mut rest = String::new();
+    output.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        pressed.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        pressed.elapsed()
+    );
+    assert!(!status.success(), "{seen}{rest}");
+    assert!(rest.contains("cancelled"), "{rest}");
 }

@@ -8,5 +8,6 @@ mod connect;
 mod contract;
 mod interactive;
 mod keyring;
+mod oidc_provider;
 mod plugins;
 mod session;

@@ -161,7 +161,7 @@ impl TestBrowser {
 }
 
 /// The value of `attribute` in the tag that contains `marker`, HTML entities decoded.
-fn attribute(html: &str, marker: &str, attribute: &str) -> Option<String> {
+pub fn attribute(html: &str, marker: &str, attribute: &str) -> Option<String> {
     let at = html.find(marker)?;
     let tag_start = html[..=at].rfind('<')?;
     let tag_end = at + html[at..].find('>')?;
@@ -191,4 +191,41 @@ pub fn deliver(location: &str) -> (u16, String) {
         .unwrap_or_else(|e| panic!("GET {location}: {e}"));
     let status = response.status().as_u16();
     (status, response.text().unwrap_or_default())
+}
+
+/// A `$BROWSER` for exo that opens nothing and records the URL it is given, for a test to
+/// open; returns the script and the file it writes the URL into (replacing any earlier one).
+pub fn recording_browser(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let script = dir.join("browser.sh");
+    let opened = dir.join("opened-url");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" > '{}'\n",
+            opened.display()
+        ),
+    )
+    .expect("write the browser script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .expect("make it executable");
+    let _ = std::fs::remove_file(&opened);
+    (script, opened)
+}
+
+/// The URL a [`recording_browser`] was given, once exo has opened it (at most 20 s).
+pub fn opened_url(opened: &std::path::Path) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(url) = std::fs::read_to_string(opened)
+            && !url.trim().is_empty()
+        {
+            return url.trim().to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "exo opened no browser"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! - `build [--release]`: build the workspace and assemble the ready-to-run folder
 //!   `target/<profile>/` = `exo`, `exo-sandbox` and `plugins/` (one library per login method).
-//! - `test`: build, install the pinned third-party OAuth clients (`tests/third-party`), then run
-//!   every test (cargo-nextest when installed, else cargo test).
+//! - `test`: build, install the pinned third-party OAuth client and OIDC provider
+//!   (`tests/third-party`), then run every test (cargo-nextest when installed, else cargo test).
 //! - `ci`: exactly what CI runs: formatting, clippy with warnings denied, build, tests, and the
 //!   demo (so that the README's first command stays true).
 //! - `demo`: build, start the sandbox tenant, and run the main job against it: connect, run
@@ -185,8 +185,12 @@ pub(crate) fn set_mode(_: &Path, _: u32) -> Result {
 
 fn test() -> Result {
     let python = third_party::ensure_installed()?;
-    // SAFETY: xtask is single-threaded; the variable is read by the test processes it starts.
-    unsafe { std::env::set_var("EXO_THIRD_PARTY_PYTHON", &python) };
+    let provider = third_party::ensure_oidc_provider()?;
+    // SAFETY: xtask is single-threaded; the variables are read by the test processes it starts.
+    unsafe {
+        std::env::set_var("EXO_THIRD_PARTY_PYTHON", &python);
+        std::env::set_var("EXO_OIDC_PROVIDER", &provider);
+    }
     let nextest = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(["nextest", "--version"])
         .output()
@@ -217,8 +221,11 @@ fn ci() -> Result {
 
 fn bench() -> Result {
     build(Profile::Release)?;
+    let python = third_party::ensure_installed()?;
+    // SAFETY: xtask is single-threaded; the variable is read by the benchmarks it starts.
+    unsafe { std::env::set_var("EXO_THIRD_PARTY_PYTHON", &python) };
     // `--workspace` keeps the features of the release build, so nothing compiles again.
-    for bench in ["plugin_loading", "throughput", "session"] {
+    for bench in ["plugin_loading", "throughput", "session", "sign_in"] {
         cargo(&["bench", "--workspace", "--bench", bench])?;
     }
     Ok(())

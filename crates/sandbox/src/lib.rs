@@ -181,6 +181,7 @@ fn expand_seed(mut seed: Seed, extra_tenants: usize) -> Seed {
             id: uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 | n as u128),
             display_name: Some(format!("Generated tenant {n}")),
             accepted_domains: vec![],
+            federated_domains: vec![],
             basic_auth_enabled: false,
             users: vec![],
             apps: first.apps.clone(),

@@ -32,6 +32,18 @@ enum Command {
     /// Print an app-only access token from a running sandbox (client credentials with the
     /// seeded app's certificate); only the token goes to stdout.
     GetToken(GetTokenArgs),
+    /// Print a seeded MFA user's current authenticator code (RFC 6238), to type on the sign-in
+    /// or device-login page, e.g. `exo-sandbox totp admin@contoso.onmicrosoft.com`.
+    Totp(TotpArgs),
+}
+
+#[derive(clap::Args)]
+struct TotpArgs {
+    /// The user's UPN
+    upn: String,
+    /// Seed file the sandbox runs with [default: the built-in seed]
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -100,8 +112,18 @@ fn default_state_dir() -> anyhow::Result<PathBuf> {
         .join("sandbox"))
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Runs the command; an error is one line on stderr and exit status 1 (never a backtrace).
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("exo-sandbox: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Seed => {
             print!("{}", Seed::default_toml());
@@ -109,7 +131,29 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve(args),
         Command::GetToken(args) => get_token(args),
+        Command::Totp(args) => totp(&args),
     }
+}
+
+fn totp(args: &TotpArgs) -> anyhow::Result<()> {
+    let seed = match &args.seed {
+        Some(path) => Seed::from_file(path)?,
+        None => Seed::default(),
+    };
+    let user = seed
+        .tenants
+        .iter()
+        .flat_map(|t| t.users.iter())
+        .find(|u| u.upn.eq_ignore_ascii_case(&args.upn))
+        .with_context(|| format!("the seed has no user {}", args.upn))?;
+    let secret = user
+        .totp_secret
+        .as_deref()
+        .with_context(|| format!("{} has no MFA (no totp_secret in the seed)", user.upn))?;
+    let code =
+        sandbox::totp::current_code(secret).context("the seed's TOTP secret is not base32")?;
+    println!("{code}");
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

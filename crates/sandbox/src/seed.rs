@@ -231,6 +231,10 @@ pub struct Tenant {
     /// Extra accepted (verified) domains besides the initial domain.
     #[serde(default)]
     pub accepted_domains: Vec<String>,
+    /// Domains whose users sign in at their organization's own federation service (AD FS):
+    /// user realm discovery answers `Federated` for them, so password sign-in (ROPC) cannot work.
+    #[serde(default)]
+    pub federated_domains: Vec<String>,
     /// Whether legacy Basic authentication is allowed on `/PowerShell-LiveID` (off by default,
     /// as in the real service since 2022-10-01).
     #[serde(default)]

@@ -240,7 +240,8 @@ fn instance(core: &Core, info: &RequestInfo, params: &Params) -> Response {
     }))
 }
 
-/// `GET /common/userrealm/{username}`: `Managed` for the sandbox's domains.
+/// `GET /common/userrealm/{username}`: `Federated` for a tenant's federated domains, `Managed`
+/// for its other domains, `Unknown` otherwise.
 pub(crate) async fn user_realm(
     State(core): State<Arc<Core>>,
     Extension(info): Extension<RequestInfo>,
@@ -252,8 +253,28 @@ pub(crate) async fn user_realm(
     let domain = username
         .rsplit_once('@')
         .map_or(username.as_str(), |(_, d)| d);
-    let body = match core.directory.tenant(domain) {
-        Some(t) => {
+    let federated = core.directory.tenants.iter().find(|t| {
+        t.seed
+            .federated_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    });
+    let body = match (federated, core.directory.tenant(domain)) {
+        (Some(tenant), _) => {
+            let seed = &tenant.seed;
+            json!({
+                "ver": "1.0",
+                "account_type": "Federated",
+                "domain_name": domain.to_ascii_lowercase(),
+                "federation_protocol": "WSTrust",
+                "federation_metadata_url": format!("https://sts.{domain}/adfs/services/trust/mex"),
+                "federation_active_auth_url": format!("https://sts.{domain}/adfs/services/trust/2005/usernamemixed"),
+                "cloud_instance_name": info.cloud.instance_name(),
+                "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+                "FederationBrandName": seed.display_name.as_deref().unwrap_or(&seed.name),
+            })
+        }
+        (None, Some(t)) => {
             let seed = &core.directory.tenants[t].seed;
             json!({
                 "ver": "1.0",
@@ -264,7 +285,7 @@ pub(crate) async fn user_realm(
                 "FederationBrandName": seed.display_name.as_deref().unwrap_or(&seed.name),
             })
         }
-        None => {
+        (None, None) => {
             json!({"ver": "1.0", "account_type": "Unknown", "cloud_instance_name": info.cloud.instance_name()})
         }
     };

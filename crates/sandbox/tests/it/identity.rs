@@ -116,6 +116,11 @@ async fn discovery_documents_point_at_the_sandbox() {
         .get_json("common/userrealm/x@unknown.example?api-version=1.0")
         .await;
     assert_eq!(realm["account_type"], "Unknown");
+    let (_, realm) = env
+        .get_json("common/userrealm/pat@corp.contoso.com?api-version=1.0")
+        .await;
+    assert_eq!(realm["account_type"], "Federated");
+    assert_eq!(realm["federation_protocol"], "WSTrust");
 }
 
 #[tokio::test]

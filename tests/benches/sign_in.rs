@@ -1,0 +1,149 @@
+//! Benchmarks of interactive sign-in against the sandbox tenant (release build; run with
+//! `cargo xtask bench`), each side by side with its floor in the same run:
+//!
+//! - `exo connect --method inline`, whole process, against MSAL for Python's
+//!   `acquire_token_by_username_password` as a whole process (the library most tools build on)
+//!   and a bare `curl` password-grant POST (one TLS round trip). Target: exo ≤ 0.25 × MSAL.
+//! - `exo connect --method sso`: the time from the browser's redirect reaching exo's loopback
+//!   listener to exo's exit (code redemption, ID-token verification, saving the connection).
+#![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::SandboxEnv;
+use support::browser::{Outcome, Person, TestBrowser, deliver, opened_url, recording_browser};
+
+const USER: &str = "exadmin@contoso.onmicrosoft.com";
+const MODULE_CLIENT: &str = "fb78d390-0c51-40cd-8e17-fdbfab77341b";
+const RUNS: usize = 15;
+
+fn main() {
+    let sb = SandboxEnv::start(|_| {});
+    for plugin in ["sso", "inline"] {
+        sb.env.install(plugin, &sb.env.bundled_plugins());
+    }
+    inline_against_msal_and_curl(&sb);
+    sso_redirect_to_exit(&sb);
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// The wall time of `command`, which must succeed.
+fn timed(mut command: Command, what: &str) -> Duration {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let wall = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wall
+}
+
+fn inline_against_msal_and_curl(sb: &SandboxEnv) {
+    let person = Person::seeded(&sb.sandbox, USER);
+    let password_file = sb.token_file("password", person.password);
+    let authority = format!("{}{}", sb.sandbox.base_url(), "organizations");
+    let exo = || {
+        sb.exo()
+            .args([
+                "connect",
+                "--method",
+                "inline",
+                "--upn",
+                USER,
+                "--password-file",
+            ])
+            .arg_path(&password_file)
+            .into_command()
+    };
+    let python = std::env::var_os("EXO_THIRD_PARTY_PYTHON")
+        .expect("EXO_THIRD_PARTY_PYTHON: run through cargo xtask bench, which installs MSAL");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/third-party/msal_password.py");
+    let msal = || {
+        let mut command = Command::new(&python);
+        command
+            .args([script, &authority, MODULE_CLIENT, USER, person.password])
+            .env("REQUESTS_CA_BUNDLE", sb.sandbox.ca_file());
+        command
+    };
+    let form = format!(
+        "grant_type=password&client_id={MODULE_CLIENT}&username={}&password={}&scope={}",
+        USER.replace('@', "%40"),
+        person.password.replace('!', "%21"),
+        "https%3A%2F%2Foutlook.office365.com%2F.default+openid+profile+offline_access"
+    );
+    let curl = || {
+        let mut command = Command::new("curl");
+        command
+            .args(["-sf", "-o", "/dev/null", "--cacert"])
+            .arg(sb.sandbox.ca_file())
+            .args(["--data", &form])
+            .arg(format!("{authority}/oauth2/v2.0/token"));
+        command
+    };
+    // Warm up each once (page cache, Python's bytecode cache).
+    timed(exo(), "exo connect");
+    timed(msal(), "MSAL");
+    timed(curl(), "curl");
+    let (mut exo_runs, mut msal_runs, mut curl_runs) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved, so that a noisy moment hits all three alike.
+    for _ in 0..RUNS {
+        exo_runs.push(timed(exo(), "exo connect"));
+        msal_runs.push(timed(msal(), "MSAL"));
+        curl_runs.push(timed(curl(), "curl"));
+    }
+    let (exo, msal, curl) = (median(exo_runs), median(msal_runs), median(curl_runs));
+    println!(
+        "exo connect --method inline (whole process): median {} over {RUNS} runs; MSAL Python \
+         acquire_token_by_username_password (whole process): {}; curl password POST: {}; \
+         exo/MSAL = {:.2} (target ≤ 0.25); exo/curl = {:.2}",
+        ms(exo),
+        ms(msal),
+        ms(curl),
+        exo.as_secs_f64() / msal.as_secs_f64(),
+        exo.as_secs_f64() / curl.as_secs_f64()
+    );
+}
+
+fn sso_redirect_to_exit(sb: &SandboxEnv) {
+    let browser = TestBrowser::new(&sb.sandbox);
+    let person = Person::seeded(&sb.sandbox, USER);
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        let (script, opened) = recording_browser(sb.env.root());
+        let mut child = sb
+            .exo()
+            .args(["connect", "--method", "sso", "--upn", USER])
+            .env("BROWSER", &script)
+            .in_terminal(None)
+            .spawn();
+        let url = opened_url(&opened);
+        let Outcome::Redirect(location) = browser.sign_in(&url, &person, None) else {
+            panic!("no redirect");
+        };
+        let arrived = Instant::now();
+        assert_eq!(deliver(&location).0, 200);
+        let status = child.wait().expect("exo ends");
+        samples.push(arrived.elapsed());
+        assert!(status.success());
+    }
+    println!(
+        "exo connect --method sso, from the redirect reaching exo to exo's exit: median {} over \
+         {RUNS} runs",
+        ms(median(samples))
+    );
+}
