@@ -314,6 +314,13 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Parsed, ParseError> {
     let method = match connect_subcommand(&args) {
         Some(ConnectMethod::Given(method)) => Some(method),
         Some(ConnectMethod::Default { position }) => {
+            if !crate::services::terminal_available() {
+                return Err(ParseError::Plugin(anyhow::anyhow!(
+                    "--method is required without a terminal (a person signs in with the \
+                     browser or a device code; automation uses certificate, managed-identity or \
+                     access-token)"
+                )));
+            }
             let method = default_method();
             eprintln!("{}", default_method_note(method));
             args.splice(position..position, ["--method".into(), method.into()]);

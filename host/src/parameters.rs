@@ -202,8 +202,10 @@ pub fn reread(sources: &[MethodParameter]) -> Resolved {
                 name: name.as_str().into(),
                 value: value.as_slice().into(),
             }),
+            // Not a warning: methods that renew with a refresh token never need the value
+            // again (a password file may well be gone), and one that does says so itself.
             Err(e) => {
-                tracing::warn!(target: "exo::renew", "cannot read --{name} again: {e:#}");
+                tracing::debug!(target: "exo::renew", "cannot read --{name} again: {e:#}");
             }
         }
     }

@@ -122,7 +122,24 @@ impl Services {
                 value: String::from_utf8_lossy(value.as_bytes()).as_ref().into(),
             })
             .collect();
-        let body = response.bytes().await.map_err(|e| {
+        let too_large = || {
+            error(
+                ErrorKind::NETWORK,
+                format!(
+                    "the response of {logged_url} is larger than {} MiB; exo refuses it",
+                    MAX_RESPONSE_BYTES / (1024 * 1024)
+                ),
+            )
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
             error(
                 ErrorKind::NETWORK,
                 format!(
@@ -130,7 +147,12 @@ impl Services {
                     exchange::invoke::describe_reqwest_error(e)
                 ),
             )
-        })?;
+        })? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         tracing::debug!(
             target: "exo::http",
             "← {status} from {logged_url} in {} ms",
@@ -140,7 +162,7 @@ impl Services {
         Ok(abi::HttpResponse {
             status,
             headers,
-            body: body.to_vec().into(),
+            body: body.into(),
         })
     }
 
@@ -346,6 +368,10 @@ impl HostServices for Services {
         ))
     }
 }
+
+/// The largest response a plugin gets (discovery documents, key sets and token responses are
+/// a few KiB); a larger one is refused before it fills memory.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The shortest `state` the redirect listener accepts to wait for.
 const MIN_STATE_CHARS: usize = 16;

@@ -23,8 +23,6 @@ pub struct SignIn<'a> {
     pub client_id: &'a str,
     /// Space-separated scopes, see [`oidc::delegated_scopes`].
     pub scope: &'a str,
-    /// Seconds since the epoch, now.
-    pub now: i64,
 }
 
 impl SignIn<'_> {
@@ -32,27 +30,28 @@ impl SignIn<'_> {
         Renewal {
             token_endpoint: self.provider.token_endpoint.clone(),
             client_id: self.client_id.to_owned(),
+            issuer: self.provider.issuer.clone(),
+            jwks_uri: self.provider.jwks_uri.clone(),
         }
     }
 
-    /// The grant for `tokens`, with the ID token verified (and its nonce, when one was sent).
+    /// The grant for `tokens`, which must carry an ID token (`openid` was asked for): it is
+    /// verified (with its nonce, when one was sent) and says who signed in. The token's expiry
+    /// counts from now, when it arrived, not from when the sign-in started.
     fn finish(
         &self,
         host: &Host<'_>,
         tokens: oidc::Tokens,
         nonce: Option<&str>,
     ) -> Result<Grant, Error> {
-        let identity = match tokens.id_token.as_deref() {
-            Some(id_token) => Some(oidc::verify_id_token(
-                host,
-                self.provider,
-                id_token,
-                self.client_id,
-                nonce,
-            )?),
-            None => None,
-        };
-        Ok(oidc::grant(tokens, identity, &self.renewal(), self.now))
+        let now = now();
+        let id_token = tokens.id_token.as_deref().ok_or_else(|| {
+            Error::network(
+                "the identity provider returned no ID token, so exo cannot tell who signed in",
+            )
+        })?;
+        let identity = oidc::verify_id_token(host, self.provider, id_token, self.client_id, nonce)?;
+        Ok(oidc::grant(tokens, identity, &self.renewal(), now))
     }
 }
 
@@ -187,16 +186,31 @@ pub fn device_code(
         .unwrap_or_else(|| format!("To sign in, open {uri} and enter the code {user_code}."));
     host.show_message(&format!("{message}\n(Waiting; Ctrl-C to cancel.)"));
     let started = Instant::now();
-    let deadline = lifetime.min(timeout);
+    // The provider says when the code expires (expired_token); a few seconds' grace, and the
+    // user's --timeout, bound the wait in any case.
+    let expiry = lifetime + Duration::from_secs(5);
     loop {
-        host.sleep(interval)?;
-        if started.elapsed() >= deadline {
+        let waited = started.elapsed();
+        if waited >= timeout {
             return Err(Error {
+                kind: ErrorKind::Cancelled,
+                code: None,
+                message: format!(
+                    "exo stopped waiting for the sign-in after {} s (--timeout)",
+                    timeout.as_secs()
+                ),
+            });
+        }
+        if waited >= expiry {
+            return Err(device_error(Error {
                 kind: ErrorKind::InteractionRequired,
                 code: Some("expired_token".into()),
-                message: "the device code expired before the sign-in was completed; connect again"
-                    .into(),
-            });
+                message: String::new(),
+            }));
+        }
+        host.sleep(interval.min(timeout.min(expiry) - waited))?;
+        if started.elapsed() >= timeout.min(expiry) {
+            continue;
         }
         let polled = oidc::token_request(
             host,
@@ -211,7 +225,13 @@ pub fn device_code(
             Ok(tokens) => return sign_in.finish(host, tokens, None),
             Err(error) => match pending(&error) {
                 Some(Pending::Wait) => {}
-                Some(Pending::SlowDown) => interval += Duration::from_secs(5),
+                Some(Pending::SlowDown) => {
+                    interval += Duration::from_secs(5);
+                    log::info!(
+                        "the identity provider asked to poll more slowly: every {} s",
+                        interval.as_secs()
+                    );
+                }
                 None => return Err(device_error(error)),
             },
         }
@@ -290,8 +310,9 @@ pub fn password(
     );
     match granted {
         Ok(tokens) => sign_in.finish(host, tokens, None),
-        Err(refused) => match user_realm {
-            Some(realm_url) if is_federated(host, realm_url)? => Err(Error {
+        Err(refused) => match user_realm.filter(|_| sign_in.provider.entra) {
+            // A failed lookup leaves the password grant's own refusal standing.
+            Some(realm_url) if is_federated(host, realm_url).unwrap_or(false) => Err(Error {
                 kind: ErrorKind::InteractionRequired,
                 code: Some("federated".into()),
                 message: format!(
@@ -348,6 +369,44 @@ pub fn with_common_parameters(description: crate::Description) -> crate::Descrip
         .capability(plugin_abi::capability::SILENT_RENEW)
 }
 
+/// The parameter bounding how long a person has to finish signing in (`--timeout`, seconds).
+pub const TIMEOUT: &str = "timeout";
+
+/// Adds what the methods where a person signs in share: `--timeout` (described by
+/// `timeout_help`) and the `interactive` capability.
+pub fn with_person_parameters(
+    description: crate::Description,
+    timeout_help: &str,
+) -> crate::Description {
+    description
+        .parameter(crate::Parameter::new(
+            TIMEOUT,
+            crate::ParameterKind::Integer,
+            timeout_help,
+        ))
+        .capability(plugin_abi::capability::INTERACTIVE)
+}
+
+/// Fails unless a person can take part (`what` is the sign-in, e.g. "browser sign-in"), with
+/// the methods automation should use instead.
+pub fn require_person(request: &crate::Request<'_>, what: &str) -> Result<(), Error> {
+    if request.is_interactive() {
+        Ok(())
+    } else {
+        Err(Error::interaction_required(format!(
+            "{what} needs a person at a terminal; for automation use --method certificate, \
+             managed-identity or access-token"
+        )))
+    }
+}
+
+/// `--timeout`, or `default_seconds`.
+pub fn timeout(request: &crate::Request<'_>, default_seconds: u64) -> Result<Duration, Error> {
+    Ok(Duration::from_secs(
+        request.integer(TIMEOUT)?.unwrap_or(default_seconds),
+    ))
+}
+
 /// What a delegated sign-in needs from the host's request.
 pub struct Prepared {
     /// The identity provider, discovered.
@@ -371,13 +430,12 @@ impl Prepared {
         })
     }
 
-    /// The sign-in, at `now`.
-    pub fn sign_in(&self, now: i64) -> SignIn<'_> {
+    /// The sign-in.
+    pub fn sign_in(&self) -> SignIn<'_> {
         SignIn {
             provider: &self.provider,
             client_id: &self.client_id,
             scope: &self.scope,
-            now,
         }
     }
 }
@@ -387,14 +445,8 @@ pub fn renew(
     request: &crate::Request<'_>,
     previous: &Grant,
     host: &Host<'_>,
-    now: i64,
 ) -> Result<Grant, Error> {
-    oidc::refresh(
-        host,
-        previous,
-        &oidc::delegated_scopes(request.scopes()),
-        now,
-    )
+    oidc::refresh(host, previous, &oidc::delegated_scopes(request.scopes()))
 }
 
 /// Seconds since the Unix epoch.

@@ -6,10 +6,8 @@
 //! interval until the user approves, declines, or the code expires; Ctrl-C stops it. Renewal
 //! uses the refresh token silently. The flow is the SDK's (`plugin_sdk::sign_in::device_code`).
 
-use std::time::Duration;
-
 use plugin_sdk::sign_in::{self, Prepared};
-use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request};
+use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Request};
 
 /// The longest exo waits, whatever the code's own lifetime.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 900;
@@ -20,36 +18,24 @@ pub struct Device;
 
 impl LoginMethod for Device {
     fn describe(&self) -> Description {
-        sign_in::with_common_parameters(
+        let description =
             Description::new("device", "Device code sign-in", env!("CARGO_PKG_VERSION")).summary(
                 "Shows a code to enter at the identity provider's device-login page, in a browser \
                  on any device, with multi-factor authentication as the organization requires \
                  (Connect-ExchangeOnline -Device). For machines without a browser; the token is \
                  renewed silently with the refresh token.",
-            ),
-        )
-        .parameter(Parameter::new(
-            "timeout",
-            ParameterKind::Integer,
+            );
+        sign_in::with_person_parameters(
+            sign_in::with_common_parameters(description),
             "Seconds to wait for the sign-in to finish (default: the code's lifetime, at most 900)",
-        ))
-        .capability(plugin_sdk::abi::capability::INTERACTIVE)
+        )
     }
 
     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
-        if !request.is_interactive() {
-            return Err(Error::interaction_required(
-                "device code sign-in needs a person; for automation use --method certificate, \
-                 managed-identity or access-token",
-            ));
-        }
-        let timeout = Duration::from_secs(
-            request
-                .integer("timeout")?
-                .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
-        );
+        sign_in::require_person(request, "device code sign-in")?;
+        let timeout = sign_in::timeout(request, DEFAULT_TIMEOUT_SECONDS)?;
         let prepared = Prepared::from(request, host)?;
-        sign_in::device_code(host, &prepared.sign_in(sign_in::now()), timeout)
+        sign_in::device_code(host, &prepared.sign_in(), timeout)
     }
 
     fn renew(
@@ -58,7 +44,7 @@ impl LoginMethod for Device {
         previous: &Grant,
         host: &Host<'_>,
     ) -> Result<Grant, Error> {
-        sign_in::renew(request, previous, host, sign_in::now())
+        sign_in::renew(request, previous, host)
     }
 }
 

@@ -69,7 +69,7 @@ impl LoginMethod for Inline {
         let realm = sign_in::user_realm_url(request.authority(), &username);
         sign_in::password(
             host,
-            &prepared.sign_in(sign_in::now()),
+            &prepared.sign_in(),
             &username,
             password,
             realm.as_deref(),
@@ -82,7 +82,7 @@ impl LoginMethod for Inline {
         previous: &Grant,
         host: &Host<'_>,
     ) -> Result<Grant, Error> {
-        sign_in::renew(request, previous, host, sign_in::now())
+        sign_in::renew(request, previous, host)
     }
 }
 

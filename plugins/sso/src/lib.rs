@@ -6,8 +6,6 @@
 //! respected), or, with `--no-browser`, none: the URL is printed. Renewal uses the refresh
 //! token silently. The flow is the SDK's (`plugin_sdk::sign_in::browser`).
 
-use std::time::Duration;
-
 use plugin_sdk::sign_in::{self, BrowserOptions, Prepared, USER_PRINCIPAL_NAME};
 use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request};
 
@@ -20,13 +18,16 @@ pub struct Sso;
 
 impl LoginMethod for Sso {
     fn describe(&self) -> Description {
-        sign_in::with_common_parameters(
-            Description::new("sso", "Browser sign-in", env!("CARGO_PKG_VERSION")).summary(
+        let description = Description::new("sso", "Browser sign-in", env!("CARGO_PKG_VERSION"))
+            .summary(
                 "Signs in in the browser, with multi-factor authentication or whatever else the \
                  organization requires (Connect-ExchangeOnline -UserPrincipalName). The browser \
                  redirects back to exo on 127.0.0.1; the token is renewed silently with the \
                  refresh token.",
-            ),
+            );
+        sign_in::with_person_parameters(
+            sign_in::with_common_parameters(description),
+            "Seconds to wait for the sign-in to finish (default 300)",
         )
         .parameter(Parameter::new(
             "prompt",
@@ -43,34 +44,19 @@ impl LoginMethod for Sso {
             ParameterKind::Switch,
             "Print the sign-in URL instead of opening a browser",
         ))
-        .parameter(Parameter::new(
-            "timeout",
-            ParameterKind::Integer,
-            "Seconds to wait for the sign-in to finish (default 300)",
-        ))
-        .capability(plugin_sdk::abi::capability::INTERACTIVE)
     }
 
     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
-        if !request.is_interactive() {
-            return Err(Error::interaction_required(
-                "browser sign-in needs a person at a terminal; for automation use --method \
-                 certificate, managed-identity or access-token",
-            ));
-        }
+        sign_in::require_person(request, "browser sign-in")?;
         let options = BrowserOptions {
             login_hint: request.parameter(USER_PRINCIPAL_NAME).map(str::to_owned),
             domain_hint: request.parameter("domain-hint").map(str::to_owned),
             prompt: request.parameter("prompt").map(str::to_owned),
             no_browser: request.switch("no-browser"),
-            timeout: Duration::from_secs(
-                request
-                    .integer("timeout")?
-                    .unwrap_or(DEFAULT_TIMEOUT_SECONDS),
-            ),
+            timeout: sign_in::timeout(request, DEFAULT_TIMEOUT_SECONDS)?,
         };
         let prepared = Prepared::from(request, host)?;
-        sign_in::browser(host, &prepared.sign_in(sign_in::now()), &options)
+        sign_in::browser(host, &prepared.sign_in(), &options)
     }
 
     fn renew(
@@ -79,7 +65,7 @@ impl LoginMethod for Sso {
         previous: &Grant,
         host: &Host<'_>,
     ) -> Result<Grant, Error> {
-        sign_in::renew(request, previous, host, sign_in::now())
+        sign_in::renew(request, previous, host)
     }
 }
 
