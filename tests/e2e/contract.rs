@@ -466,3 +466,52 @@ fn plugin_state_that_holds_a_token_is_refused_and_nothing_is_stored() {
     let listed = env.exo().args(["connections", "--output", "json"]).run();
     assert!(!listed.stdout.contains("host-check"), "{}", listed.stdout);
 }
+
+#[test]
+fn a_client_assertion_signed_by_the_sdk_signs_in_app_only_and_runs_a_cmdlet() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env.install("host-check", &sb.env.bundled_plugins());
+    let discovery: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sb.sandbox.state_dir().join("sandbox.json")).unwrap(),
+    )
+    .unwrap();
+    let app = &discovery["apps"][0];
+    let tenant = &discovery["tenants"][0]["id"];
+    let url = format!(
+        "{}{}/oauth2/v2.0/token",
+        sb.sandbox.base_url(),
+        tenant.as_str().unwrap()
+    );
+    let run = sb
+        .exo()
+        .args([
+            "-v",
+            "connect",
+            "--method",
+            "host-check",
+            "--check",
+            "assertion",
+        ])
+        .args([
+            "--url",
+            &url,
+            "--client-id",
+            app["client_id"].as_str().unwrap(),
+        ])
+        .args(["--path", app["certificate_file"].as_str().unwrap()])
+        .args(["--blob-file", app["key_file"].as_str().unwrap()])
+        .env("EXO_TEST_TOKEN", token(3600))
+        .run()
+        .success();
+    assert!(
+        run.stderr.contains("signed in app-only with certificate"),
+        "{}",
+        run.stderr
+    );
+    let domains = sb.exo().args(["Get-AcceptedDomain"]).run().success();
+    assert!(
+        domains.stdout.contains("contoso.onmicrosoft.com"),
+        "{}",
+        domains.stdout
+    );
+}
