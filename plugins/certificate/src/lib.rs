@@ -1,0 +1,296 @@
+//! The `certificate` login method: app-only sign-in with a certificate, like
+//! `Connect-ExchangeOnline -AppId … -Organization … -CertificateFilePath | -CertificateThumbprint`.
+//!
+//! The certificate and its private key come from a PKCS#12 (PFX) file with its password, a PEM
+//! file (certificate and key together, or the key in `--certificate-key-file`, encrypted or
+//! not), or `--certificate-thumbprint`, looked up in exo's certificate folder on every OS
+//! (`EXO_CERTIFICATE_STORE`, default `<data dir>/exo/certificates`: a `<THUMBPRINT>.pfx` or
+//! `<THUMBPRINT>.pem` file). The password is a secret: `--certificate-password-file`,
+//! `EXO_CERTIFICATE_PASSWORD`, or a prompt — never the command line.
+//!
+//! The plugin checks the certificate first (dates, key match, RSA), signs a JWT client
+//! assertion with the SDK (RS256 + `x5t` by default; PS256 + `x5t#S256` with
+//! `--signature-algorithm PS256`; `x5c` with `--send-certificate-chain`), and asks the tenant's
+//! token endpoint for an app-only token. Renewal does the same again, silently, reading the
+//! files again (a rotated certificate is picked up).
+
+use std::path::{Path, PathBuf};
+
+use plugin_sdk::certificate::{AssertionOptions, Certificate, SignatureAlgorithm};
+use plugin_sdk::oidc::{self, Provider};
+use plugin_sdk::sign_in::now;
+use plugin_sdk::{
+    AccountKind, Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request,
+    claims,
+};
+
+const APP_ID: &str = "app-id";
+const FILE: &str = "certificate-file-path";
+const PASSWORD: &str = "certificate-password";
+const KEY_FILE: &str = "certificate-key-file";
+const THUMBPRINT: &str = "certificate-thumbprint";
+const ALGORITHM: &str = "signature-algorithm";
+const CHAIN: &str = "send-certificate-chain";
+
+/// The app role an app needs to run Exchange cmdlets app-only.
+const EXCHANGE_APP_ROLE: &str = "Exchange.ManageAsApp";
+
+/// The login method.
+#[derive(Default)]
+pub struct CertificateMethod;
+
+impl LoginMethod for CertificateMethod {
+    fn describe(&self) -> Description {
+        Description::new(
+            "certificate",
+            "Certificate (app-only)",
+            env!("CARGO_PKG_VERSION"),
+        )
+        .summary(
+            "Signs in as an app registration with its certificate, for automation: no \
+                 prompt (Connect-ExchangeOnline -AppId -Organization -CertificateFilePath or \
+                 -CertificateThumbprint, which works on every OS here). The app needs the \
+                 Exchange.ManageAsApp permission and an Exchange role. Renewal signs in again \
+                 silently.",
+        )
+        .parameter(
+            Parameter::new(
+                APP_ID,
+                ParameterKind::String,
+                "The app registration's client id",
+            )
+            .required()
+            .env("EXO_APP_ID"),
+        )
+        .parameter(Parameter::new(
+            FILE,
+            ParameterKind::Path,
+            "A PKCS#12 (.pfx) file, or a PEM file with the certificate (and its key)",
+        ))
+        .parameter(
+            Parameter::new(
+                PASSWORD,
+                ParameterKind::String,
+                "The password of the PFX file or of an encrypted PEM key",
+            )
+            .secret()
+            .env("EXO_CERTIFICATE_PASSWORD"),
+        )
+        .parameter(Parameter::new(
+            KEY_FILE,
+            ParameterKind::Path,
+            "The PEM private key, when it is not in the certificate file",
+        ))
+        .parameter(Parameter::new(
+            THUMBPRINT,
+            ParameterKind::String,
+            "Find the certificate by its SHA-1 thumbprint in exo's certificate folder \
+                 (EXO_CERTIFICATE_STORE, default <data dir>/exo/certificates)",
+        ))
+        .parameter(Parameter::new(
+            ALGORITHM,
+            ParameterKind::String,
+            "RS256 (default; x5t) or PS256 (x5t#S256)",
+        ))
+        .parameter(Parameter::new(
+            CHAIN,
+            ParameterKind::Switch,
+            "Send the certificate chain (x5c), for subject name and issuer authentication",
+        ))
+        .capability(plugin_sdk::abi::capability::APP_ONLY)
+        .capability(plugin_sdk::abi::capability::SILENT_RENEW)
+        .capability(plugin_sdk::abi::capability::CERTIFICATE)
+    }
+
+    fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
+        sign_in(request, host)
+    }
+
+    fn renew(
+        &self,
+        request: &Request<'_>,
+        _previous: &Grant,
+        host: &Host<'_>,
+    ) -> Result<Grant, Error> {
+        sign_in(request, host)
+    }
+}
+
+/// Signs in app-only with the request's certificate.
+fn sign_in(request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
+    let app_id = request.required(APP_ID)?;
+    let authority = request.authority();
+    let tenant = authority
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    if matches!(
+        tenant.to_ascii_lowercase().as_str(),
+        "organizations" | "common" | "consumers"
+    ) {
+        return Err(Error::invalid_input(
+            "app-only sign-in needs the tenant: pass --organization with its primary domain \
+             (contoso.onmicrosoft.com) or tenant id",
+        ));
+    }
+    let certificate = load(request, host)?;
+    let now = now();
+    certificate.check(now)?;
+    let options = AssertionOptions {
+        algorithm: match request
+            .parameter(ALGORITHM)
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("RS256") => SignatureAlgorithm::Rs256,
+            Some("PS256") => SignatureAlgorithm::Ps256,
+            Some(other) => {
+                return Err(Error::invalid_input(format!(
+                    "--signature-algorithm must be RS256 or PS256, not {other}"
+                )));
+            }
+        },
+        include_x5c: request.switch(CHAIN),
+        ..AssertionOptions::default()
+    };
+    let provider = Provider::discover(host, authority)?;
+    let assertion =
+        certificate.client_assertion(&provider.token_endpoint, app_id, now, &options)?;
+    let scope = request.scopes().collect::<Vec<_>>().join(" ");
+    let tokens = oidc::token_request(
+        host,
+        &provider.token_endpoint,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", app_id),
+            ("scope", &scope),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )?;
+    let arrived = plugin_sdk::sign_in::now();
+    let claims = claims::decode_unverified(&tokens.access_token)?;
+    if !claims
+        .strings("roles")
+        .iter()
+        .any(|r| r == EXCHANGE_APP_ROLE)
+    {
+        return Err(Error::authentication_failed(
+            "no Exchange role",
+            format!(
+                "the app {app_id} signed in, but its token has no {EXCHANGE_APP_ROLE} \
+                 permission: grant it (API permissions: Office 365 Exchange Online, with admin \
+                 consent) and assign the app an Exchange role such as Exchange Administrator"
+            ),
+        ));
+    }
+    let mut account = claims.account();
+    account.kind = AccountKind::Application;
+    account.app_id = Some(app_id.to_owned());
+    log::info!(
+        "signed in as app {app_id} with certificate {}",
+        certificate.thumbprint()
+    );
+    Ok(Grant {
+        expires_on: arrived + tokens.expires_in,
+        account,
+        tenant_id: claims.tenant_id().unwrap_or_default().to_owned(),
+        scopes: claims.strings("roles"),
+        access_token: tokens.access_token,
+        token_type: tokens.token_type,
+        ..Grant::default()
+    })
+}
+
+/// The certificate the request names: a file, or a thumbprint in the certificate folder.
+fn load(request: &Request<'_>, host: &Host<'_>) -> Result<Certificate, Error> {
+    let file = match (request.parameter(FILE), request.parameter(THUMBPRINT)) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_input(
+                "give --certificate-file-path or --certificate-thumbprint, not both",
+            ));
+        }
+        (Some(path), None) => PathBuf::from(path),
+        (None, Some(thumbprint)) => in_store(thumbprint)?,
+        (None, None) => {
+            return Err(Error::invalid_input(
+                "missing --certificate-file-path or --certificate-thumbprint",
+            ));
+        }
+    };
+    let bytes = read(&file)?;
+    let password = request.parameter(PASSWORD);
+    let is_pem = bytes.starts_with(b"-----") || bytes.windows(11).any(|w| w == b"-----BEGIN ");
+    if is_pem {
+        let key = match request.parameter(KEY_FILE) {
+            Some(key_file) => read(Path::new(key_file))?,
+            None => bytes.clone(),
+        };
+        return Certificate::from_pem(&bytes, &key, password);
+    }
+    match (
+        Certificate::from_pkcs12(&bytes, password.unwrap_or("")),
+        password,
+    ) {
+        // A PFX that needs a password nobody gave: ask, where a person can answer.
+        (Err(error), None) if request.is_interactive() && error.message.contains("password") => {
+            let typed = host.prompt_secret(&format!("Password for {}: ", file.display()))?;
+            Certificate::from_pkcs12(&bytes, &typed)
+        }
+        (result, _) => result,
+    }
+}
+
+/// `<store>/<THUMBPRINT>.pfx` or `.pem`.
+fn in_store(thumbprint: &str) -> Result<PathBuf, Error> {
+    let thumbprint: String = thumbprint
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if thumbprint.len() != 40 || !thumbprint.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::invalid_input(
+            "--certificate-thumbprint must be a SHA-1 thumbprint: 40 hexadecimal digits",
+        ));
+    }
+    let store = std::env::var_os("EXO_CERTIFICATE_STORE")
+        .map(PathBuf::from)
+        .or_else(|| dirs_data().map(|d| d.join("exo").join("certificates")))
+        .ok_or_else(|| Error::invalid_input("no certificate folder: set EXO_CERTIFICATE_STORE"))?;
+    ["pfx", "p12", "pem"]
+        .iter()
+        .map(|extension| store.join(format!("{thumbprint}.{extension}")))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "no certificate with thumbprint {thumbprint} in {} (put it there as \
+                 {thumbprint}.pfx or {thumbprint}.pem)",
+                store.display()
+            ))
+        })
+}
+
+/// The user's data folder (`$XDG_DATA_HOME` or `~/.local/share` on Linux, the platform's
+/// elsewhere), without a dependency for one path.
+fn dirs_data() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(dir.into());
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    Some(if cfg!(target_os = "macos") {
+        home.join("Library/Application Support")
+    } else {
+        home.join(".local/share")
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path)
+        .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", path.display())))
+}
+
+plugin_sdk::export_plugin!(CertificateMethod);
