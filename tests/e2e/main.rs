@@ -12,3 +12,4 @@ mod keyring;
 mod oidc_provider;
 mod plugins;
 mod session;
+mod workload_identity;

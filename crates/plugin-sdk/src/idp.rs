@@ -101,6 +101,12 @@ const ADVICE: &[Advice] = &[
         advice: "the client assertion is outside its validity period; check this machine's clock",
     },
     Advice {
+        code: 70021,
+        kind: ErrorKind::AuthenticationFailed,
+        advice: "no federated credential of the app matches the token's issuer, subject and \
+                 audience; add one for this workload",
+    },
+    Advice {
         code: 7000215,
         kind: ErrorKind::AuthenticationFailed,
         advice: "the client secret is wrong (use the secret's value, not its id)",

@@ -343,6 +343,60 @@ fn is_federated(host: &Host<'_>, realm_url: &str) -> Result<bool, Error> {
         .is_some_and(|t| t.eq_ignore_ascii_case("federated")))
 }
 
+/// The app role an app needs to run Exchange cmdlets app-only.
+pub const EXCHANGE_APP_ROLE: &str = "Exchange.ManageAsApp";
+
+/// App-only sign-in (client credentials) for `client_id` with a signed `assertion` (a
+/// certificate's, or an external token for workload identity federation). The token must carry
+/// [`EXCHANGE_APP_ROLE`]: without it every cmdlet would fail, so the error says what to grant.
+pub fn client_credentials(
+    host: &Host<'_>,
+    token_endpoint: &str,
+    client_id: &str,
+    scope: &str,
+    assertion: &str,
+) -> Result<Grant, Error> {
+    let tokens = oidc::token_request(
+        host,
+        token_endpoint,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("scope", scope),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ],
+    )?;
+    let arrived = now();
+    let claims = crate::claims::decode_unverified(&tokens.access_token)?;
+    let roles = claims.strings("roles");
+    if !roles.iter().any(|r| r == EXCHANGE_APP_ROLE) {
+        return Err(Error::authentication_failed(
+            "no Exchange role",
+            format!(
+                "the app {client_id} signed in, but its token has no {EXCHANGE_APP_ROLE} \
+                 permission: grant it (API permissions: Office 365 Exchange Online, with admin \
+                 consent) and assign the app an Exchange role such as Exchange Administrator"
+            ),
+        ));
+    }
+    let mut account = claims.account();
+    account.kind = crate::AccountKind::Application;
+    account.app_id = Some(client_id.to_owned());
+    Ok(Grant {
+        expires_on: arrived + tokens.expires_in,
+        account,
+        tenant_id: claims.tenant_id().unwrap_or_default().to_owned(),
+        scopes: roles,
+        access_token: tokens.access_token,
+        token_type: tokens.token_type,
+        ..Grant::default()
+    })
+}
+
 /// The parameter naming the user (`--user-principal-name`, alias `--upn`).
 pub const USER_PRINCIPAL_NAME: &str = "user-principal-name";
 /// The parameter naming a custom app registration (`--client-id`).

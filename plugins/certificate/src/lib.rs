@@ -17,12 +17,9 @@
 use std::path::{Path, PathBuf};
 
 use plugin_sdk::certificate::{AssertionOptions, Certificate, SignatureAlgorithm};
-use plugin_sdk::oidc::{self, Provider};
-use plugin_sdk::sign_in::now;
-use plugin_sdk::{
-    AccountKind, Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request,
-    claims,
-};
+use plugin_sdk::oidc::Provider;
+use plugin_sdk::sign_in::{self, now};
+use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request};
 
 const APP_ID: &str = "app-id";
 const FILE: &str = "certificate-file-path";
@@ -31,9 +28,6 @@ const KEY_FILE: &str = "certificate-key-file";
 const THUMBPRINT: &str = "certificate-thumbprint";
 const ALGORITHM: &str = "signature-algorithm";
 const CHAIN: &str = "send-certificate-chain";
-
-/// The app role an app needs to run Exchange cmdlets app-only.
-const EXCHANGE_APP_ROLE: &str = "Exchange.ManageAsApp";
 
 /// The login method.
 #[derive(Default)]
@@ -158,52 +152,13 @@ fn sign_in(request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
     let assertion =
         certificate.client_assertion(&provider.token_endpoint, app_id, now, &options)?;
     let scope = request.scopes().collect::<Vec<_>>().join(" ");
-    let tokens = oidc::token_request(
-        host,
-        &provider.token_endpoint,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", app_id),
-            ("scope", &scope),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", &assertion),
-        ],
-    )?;
-    let arrived = plugin_sdk::sign_in::now();
-    let claims = claims::decode_unverified(&tokens.access_token)?;
-    if !claims
-        .strings("roles")
-        .iter()
-        .any(|r| r == EXCHANGE_APP_ROLE)
-    {
-        return Err(Error::authentication_failed(
-            "no Exchange role",
-            format!(
-                "the app {app_id} signed in, but its token has no {EXCHANGE_APP_ROLE} \
-                 permission: grant it (API permissions: Office 365 Exchange Online, with admin \
-                 consent) and assign the app an Exchange role such as Exchange Administrator"
-            ),
-        ));
-    }
-    let mut account = claims.account();
-    account.kind = AccountKind::Application;
-    account.app_id = Some(app_id.to_owned());
+    let grant =
+        sign_in::client_credentials(host, &provider.token_endpoint, app_id, &scope, &assertion)?;
     log::info!(
         "signed in as app {app_id} with certificate {}",
         certificate.thumbprint()
     );
-    Ok(Grant {
-        expires_on: arrived + tokens.expires_in,
-        account,
-        tenant_id: claims.tenant_id().unwrap_or_default().to_owned(),
-        scopes: claims.strings("roles"),
-        access_token: tokens.access_token,
-        token_type: tokens.token_type,
-        ..Grant::default()
-    })
+    Ok(grant)
 }
 
 /// The certificate the request names: a file, or a thumbprint in the certificate folder.
