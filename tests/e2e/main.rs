@@ -9,6 +9,7 @@ mod connect;
 mod contract;
 mod interactive;
 mod keyring;
+mod managed_identity;
 mod oidc_provider;
 mod plugins;
 mod session;

@@ -1,0 +1,188 @@
+//! `exo connect --method managed-identity` end to end against the sandbox's managed-identity
+//! endpoints, one per source the Azure SDKs detect (IMDS, App Service, Service Fabric with its
+//! pinned self-signed certificate, Azure Arc with its challenge file, Cloud Shell), system- and
+//! user-assigned, and a machine where none answers.
+
+use std::time::{Duration, Instant};
+
+use support::{Exo, SandboxEnv};
+
+const USER_ASSIGNED_CLIENT: &str = "366eb16f-508e-4ad7-b7c9-3acfe059a0ee";
+const USER_ASSIGNED_OBJECT: &str = "e27a984d-6548-41d0-bfcd-9eb1a7cad415";
+const USER_ASSIGNED_RESOURCE: &str = "/subscriptions/9132b63e-f162-47e4-a9c3-49e03602f8ac/resourceGroups/exo-sandbox/providers/Microsoft.ManagedIdentity/userAssignedIdentities/exo-uami";
+
+/// `exo connect --method managed-identity` with none of the detection variables set.
+fn connect(sb: &SandboxEnv) -> Exo {
+    let mut exo = sb.exo().args(["connect", "--method", "managed-identity"]);
+    for var in [
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "IDENTITY_SERVER_THUMBPRINT",
+        "IMDS_ENDPOINT",
+        "MSI_ENDPOINT",
+        "EXO_IMDS_ENDPOINT",
+        "EXO_ARC_TOKEN_DIR",
+    ] {
+        exo = exo.env_remove(var);
+    }
+    exo
+}
+
+#[test]
+fn every_source_signs_in_and_a_cmdlet_runs() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env
+        .install("managed-identity", &sb.env.bundled_plugins());
+    let mi = sb
+        .sandbox
+        .managed_identity_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let header = sb.sandbox.identity_header().to_owned();
+    let arc_tokens = sb.sandbox.state_dir().join("arc/tokens");
+    let sources: Vec<(&str, Exo)> = vec![
+        (
+            "IMDS",
+            connect(&sb).env(
+                "EXO_IMDS_ENDPOINT",
+                format!("{mi}/metadata/identity/oauth2/token"),
+            ),
+        ),
+        (
+            "App Service",
+            connect(&sb)
+                .env("IDENTITY_ENDPOINT", format!("{mi}/MSI/token"))
+                .env("IDENTITY_HEADER", &header),
+        ),
+        (
+            "Service Fabric",
+            connect(&sb)
+                .env(
+                    "IDENTITY_ENDPOINT",
+                    sb.sandbox.service_fabric_url().as_str(),
+                )
+                .env("IDENTITY_HEADER", &header)
+                .env(
+                    "IDENTITY_SERVER_THUMBPRINT",
+                    sb.sandbox.service_fabric_thumbprint(),
+                ),
+        ),
+        (
+            "Azure Arc",
+            connect(&sb)
+                .env(
+                    "IDENTITY_ENDPOINT",
+                    format!("{mi}/arc/metadata/identity/oauth2/token"),
+                )
+                .env("IMDS_ENDPOINT", format!("{mi}/arc"))
+                .env("EXO_ARC_TOKEN_DIR", &arc_tokens),
+        ),
+        (
+            "Cloud Shell",
+            connect(&sb).env("MSI_ENDPOINT", format!("{mi}/oauth2/token")),
+        ),
+    ];
+    for (i, (name, exo)) in sources.into_iter().enumerate() {
+        let run = exo.args(["-v", "--prefix", &format!("M{i}")]).run();
+        assert!(run.status.success(), "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("asking {name}"))
+                || run.stderr.contains("asking the instance"),
+            "{name}: {}",
+            run.stderr
+        );
+        let domains = sb
+            .exo()
+            .args([format!("Get-M{i}AcceptedDomain")])
+            .run()
+            .success();
+        assert!(domains.stdout.contains("contoso.onmicrosoft.com"), "{name}");
+    }
+}
+
+#[test]
+fn a_user_assigned_identity_is_found_by_any_of_its_ids_and_exo_says_which() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env
+        .install("managed-identity", &sb.env.bundled_plugins());
+    let imds = format!(
+        "{}metadata/identity/oauth2/token",
+        sb.sandbox.managed_identity_url()
+    );
+    for (i, (id, kind)) in [
+        (USER_ASSIGNED_CLIENT, "client id"),
+        (USER_ASSIGNED_OBJECT, "object id"),
+        (USER_ASSIGNED_RESOURCE, "resource id"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = connect(&sb)
+            .env("EXO_IMDS_ENDPOINT", &imds)
+            .args([
+                "-v",
+                "--managed-identity-account-id",
+                id,
+                "--prefix",
+                &format!("U{i}"),
+            ])
+            .run();
+        assert!(run.status.success(), "{id}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("is the identity's {kind}")),
+            "{id}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains(USER_ASSIGNED_CLIENT),
+            "{id}: {}",
+            run.stdout
+        );
+    }
+    let unknown = connect(&sb)
+        .env("EXO_IMDS_ENDPOINT", &imds)
+        .args([
+            "--managed-identity-account-id",
+            "00000000-1111-2222-3333-444444444444",
+        ])
+        .run()
+        .fails_with(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("refused a token for the managed identity with object id"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn where_no_managed_identity_answers_exo_says_so_quickly() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env
+        .install("managed-identity", &sb.env.bundled_plugins());
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let run = connect(&sb)
+        .env(
+            "EXO_IMDS_ENDPOINT",
+            format!(
+                "http://{}/metadata/identity/oauth2/token",
+                silent.local_addr().unwrap()
+            ),
+        )
+        .run()
+        .fails_with(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr.contains("no managed identity is reachable here"),
+        "{}",
+        run.stderr
+    );
+    drop(silent);
+}
