@@ -6,6 +6,9 @@
 //!   and a bare `curl` password-grant POST (one TLS round trip). Target: exo ≤ 0.25 × MSAL.
 //! - `exo connect --method sso`: the time from the browser's redirect reaching exo's loopback
 //!   listener to exo's exit (code redemption, ID-token verification, saving the connection).
+//! - `exo connect --method certificate`, whole process, against MSAL for Python's
+//!   `ConfidentialClientApplication.acquire_token_for_client` as a whole process and a bare
+//!   `curl` token POST with a ready-made assertion. Targets: exo ≤ 0.25 × MSAL, ≤ 3 × curl.
 #![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run
 
 use std::process::{Command, Stdio};
@@ -20,11 +23,12 @@ const RUNS: usize = 15;
 
 fn main() {
     let sb = SandboxEnv::start(|_| {});
-    for plugin in ["sso", "inline"] {
+    for plugin in ["sso", "inline", "certificate"] {
         sb.env.install(plugin, &sb.env.bundled_plugins());
     }
     inline_against_msal_and_curl(&sb);
     sso_redirect_to_exit(&sb);
+    certificate_against_msal_and_curl(&sb);
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -111,6 +115,86 @@ fn inline_against_msal_and_curl(sb: &SandboxEnv) {
         "exo connect --method inline (whole process): median {} over {RUNS} runs; MSAL Python \
          acquire_token_by_username_password (whole process): {}; curl password POST: {}; \
          exo/MSAL = {:.2} (target ≤ 0.25); exo/curl = {:.2}",
+        ms(exo),
+        ms(msal),
+        ms(curl),
+        exo.as_secs_f64() / msal.as_secs_f64(),
+        exo.as_secs_f64() / curl.as_secs_f64()
+    );
+}
+
+fn certificate_against_msal_and_curl(sb: &SandboxEnv) {
+    let discovery: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sb.sandbox.state_dir().join("sandbox.json")).unwrap(),
+    )
+    .unwrap();
+    let app = &discovery["apps"][0];
+    let (client_id, certificate, key) = (
+        app["client_id"].as_str().unwrap(),
+        app["certificate_file"].as_str().unwrap(),
+        app["key_file"].as_str().unwrap(),
+    );
+    let tenant = discovery["tenants"][0]["id"].as_str().unwrap();
+    let authority = format!("{}{tenant}", sb.sandbox.base_url());
+    let exo = || {
+        sb.exo()
+            .args(["connect", "--method", "certificate", "--app-id", client_id])
+            .args([
+                "--organization",
+                tenant,
+                "--certificate-file-path",
+                certificate,
+            ])
+            .args(["--certificate-key-file", key])
+            .into_command()
+    };
+    let python = std::env::var_os("EXO_THIRD_PARTY_PYTHON")
+        .expect("EXO_THIRD_PARTY_PYTHON: run through cargo xtask bench, which installs MSAL");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/third-party/msal_certificate.py"
+    );
+    let msal = || {
+        let mut command = Command::new(&python);
+        command
+            .args([script, &authority, client_id, certificate, key])
+            .env("REQUESTS_CA_BUNDLE", sb.sandbox.ca_file());
+        command
+    };
+    let token_endpoint = format!("{authority}/oauth2/v2.0/token");
+    let assertion = sandbox::client::client_assertion(
+        &token_endpoint,
+        client_id,
+        &std::fs::read_to_string(certificate).unwrap(),
+        &std::fs::read_to_string(key).unwrap(),
+        &sandbox::client::AssertionOptions::default(),
+    )
+    .unwrap();
+    let form = format!(
+        "grant_type=client_credentials&client_id={client_id}&scope=https%3A%2F%2Foutlook.office365.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+    );
+    let curl = || {
+        let mut command = Command::new("curl");
+        command
+            .args(["-sf", "-o", "/dev/null", "--cacert"])
+            .arg(sb.sandbox.ca_file())
+            .args(["--data", &form, &token_endpoint]);
+        command
+    };
+    timed(exo(), "exo connect");
+    timed(msal(), "MSAL");
+    timed(curl(), "curl");
+    let (mut exo_runs, mut msal_runs, mut curl_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        exo_runs.push(timed(exo(), "exo connect"));
+        msal_runs.push(timed(msal(), "MSAL"));
+        curl_runs.push(timed(curl(), "curl"));
+    }
+    let (exo, msal, curl) = (median(exo_runs), median(msal_runs), median(curl_runs));
+    println!(
+        "exo connect --method certificate (whole process): median {} over {RUNS} runs; MSAL \
+         Python acquire_token_for_client (whole process): {}; curl token POST: {}; exo/MSAL = \
+         {:.2} (target ≤ 0.25); exo/curl = {:.2} (target ≤ 3)",
         ms(exo),
         ms(msal),
         ms(curl),

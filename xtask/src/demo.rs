@@ -1,9 +1,9 @@
 //! `cargo xtask demo`: the whole product against the local sandbox tenant, in one command.
 //!
-//! Starts `exo-sandbox serve` on an ephemeral port with its state under `target/demo/`, takes
-//! an app-only token from it the way a user of `--method access-token` would (a real
-//! client-credentials request signed with the seeded app's certificate), then runs what an
-//! admin runs: connect, Get-Mailbox, Get-AcceptedDomain, the connection's details, disconnect.
+//! Starts `exo-sandbox serve` on an ephemeral port with its state under `target/demo/`, signs in
+//! the way automation does — app-only with the seeded app's certificate (`--method certificate`,
+//! `Connect-ExchangeOnline -AppId -Organization -CertificateFilePath`) — then runs what an admin
+//! runs: Get-Mailbox, Get-AcceptedDomain, the connection's details, disconnect.
 //! exo's own state goes to `target/demo/exo`, so your real connections are never touched.
 
 use std::path::Path;
@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Result;
+
+/// The client id of the seed's `exo-automation` app registration.
+const DEMO_APP: &str = "29a3b2e9-5d65-4441-9588-42dea2bc372f";
 
 /// Runs the demo with the binaries in `bin` and scratch state in `scratch`.
 pub fn run(bin: &Path, scratch: &Path) -> Result {
@@ -32,32 +35,35 @@ pub fn run(bin: &Path, scratch: &Path) -> Result {
     step("exo plugins list");
     check(exo(&["plugins", "list"]).status())?;
 
-    step(
-        "exo-sandbox get-token | exo connect --method access-token --access-token-file - --environment sandbox",
-    );
-    let mut get_token = Command::new(bin.join("exo-sandbox"))
-        .args(["get-token", "--state"])
-        .arg(&sandbox_state)
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run exo-sandbox get-token: {e}"))?;
-    let token = get_token
-        .stdout
-        .take()
-        .ok_or("no stdout from exo-sandbox get-token")?;
-    let connect = exo(&[
-        "connect",
-        "--method",
-        "access-token",
-        "--access-token-file",
-        "-",
-        "--environment",
-        "sandbox",
-    ])
-    .stdin(token)
-    .status();
-    check(get_token.wait())?;
-    check(connect)?;
+    // The seed's automation app (`exo-sandbox seed`); the sandbox keeps its certificate and key
+    // under its state directory.
+    let apps = sandbox_state.join("keys").join("apps");
+    let certificate = apps.join(format!("{DEMO_APP}.pem"));
+    let key = apps.join(format!("{DEMO_APP}.key"));
+    let (certificate, key) = (certificate.to_string_lossy(), key.to_string_lossy());
+    step(&format!(
+        "exo connect --method certificate --environment sandbox --organization \
+         contoso.onmicrosoft.com --app-id {DEMO_APP} --certificate-file-path {certificate} \
+         --certificate-key-file {key}"
+    ));
+    check(
+        exo(&[
+            "connect",
+            "--method",
+            "certificate",
+            "--environment",
+            "sandbox",
+            "--organization",
+            "contoso.onmicrosoft.com",
+            "--app-id",
+            DEMO_APP,
+            "--certificate-file-path",
+            &certificate,
+            "--certificate-key-file",
+            &key,
+        ])
+        .status(),
+    )?;
 
     step("exo Get-Mailbox -ResultSize 5 --output table");
     check(exo(&["Get-Mailbox", "-ResultSize", "5", "--output", "table"]).status())?;
