@@ -229,6 +229,24 @@ fn holds_secret_shape(value: &serde_json::Value) -> bool {
     }
 }
 
+/// What differs, if a renewal signed in someone else: the tenant, the app, or the account.
+fn other_identity(connection: &Connection, renewed: &SignedIn) -> Option<&'static str> {
+    let differs = |old: &Option<String>, new: &Option<String>| matches!((old, new), (Some(old), Some(new)) if !old.eq_ignore_ascii_case(new));
+    if !renewed.tenant_id.is_empty()
+        && !renewed
+            .tenant_id
+            .eq_ignore_ascii_case(&connection.tenant_id)
+    {
+        Some("tenant")
+    } else if differs(&connection.app_id, &renewed.app_id) {
+        Some("app")
+    } else if differs(&connection.object_id, &renewed.object_id) {
+        Some("account")
+    } else {
+        None
+    }
+}
+
 /// The grant a plugin handed out, rebuilt from the cache for its `renew`.
 fn grant_of(connection: &Connection, tokens: &Tokens) -> TokenGrant {
     let text = |s: &Option<String>| s.as_deref().map(RString::from).into();
@@ -352,7 +370,20 @@ impl Renewer for PluginRenewer<'_> {
             message: describe_plugin_error(&e),
         })?;
         let renewed = tokens_of(&connection.method, &grant);
+        let switched = other_identity(connection, &signed_in(&grant));
         wipe_grant(grant);
+        if let Some(what) = switched {
+            // The plugin read its parameters again (a variable, a file) and they now name
+            // someone else: the connection must not quietly become another identity.
+            return Err(RenewError {
+                interaction_required: true,
+                interrupted: false,
+                message: format!(
+                    "the renewed token is for another {what} than this connection's; sign in again \
+                     for that identity, as its own connection"
+                ),
+            });
+        }
         let mut renewed = renewed.map_err(|e| RenewError {
             interaction_required: false,
             interrupted: false,

@@ -268,7 +268,52 @@ fn each_refusal_says_what_is_wrong() {
     let expired = dated("expired.pem", now - 86_400 * 30, now - 86_400);
     let early = dated("early.pem", now + 86_400, now + 86_400 * 30);
     let wrong = sb.token_file("wrong", "not it");
+    // A store file named after one thumbprint that holds another certificate.
+    let mislabeled = dir.join("mislabeled");
+    std::fs::create_dir_all(&mislabeled).unwrap();
+    let combined = private_copy(
+        &sb,
+        "combined.pem",
+        &[std::fs::read(cert).unwrap(), std::fs::read(key).unwrap()].concat(),
+    );
+    std::fs::copy(
+        &combined,
+        mislabeled.join(format!("{}.pem", "CD".repeat(20))),
+    )
+    .unwrap();
+    let fifo = dir.join("fifo.pem");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let cases: Vec<(&str, Exo, &str)> = vec![
+        (
+            "a store file that holds another certificate",
+            connect(&sb, &app.client_id)
+                .args(["--certificate-thumbprint", &"cd".repeat(20)])
+                .args(["--certificate-store"])
+                .arg_path(&mislabeled),
+            "not CDCD",
+        ),
+        (
+            "a PFX password nobody gave, with nobody to ask",
+            connect(&sb, &app.client_id)
+                .args(["--certificate-file-path"])
+                .arg_path(&pfx)
+                .env_remove("EXO_CERTIFICATE_PASSWORD"),
+            "needs a password",
+        ),
+        (
+            "a FIFO instead of a file",
+            connect(&sb, &app.client_id)
+                .args(["--certificate-file-path"])
+                .arg_path(&fifo)
+                .args(["--certificate-key-file", key]),
+            "not a regular file",
+        ),
         (
             "wrong password",
             connect(&sb, &app.client_id)

@@ -515,3 +515,32 @@ fn a_client_assertion_signed_by_the_sdk_signs_in_app_only_and_runs_a_cmdlet() {
         domains.stdout
     );
 }
+
+#[test]
+fn a_renewal_that_signs_in_another_tenant_is_refused_and_the_connection_kept() {
+    let env = host_check();
+    two_expired_connections(&env, &[]);
+    let elsewhere = unsigned_jwt(&serde_json::json!({
+        "aud": "https://outlook.office365.com", "tid": "99999999-8888-7777-6666-555555555555",
+        "upn": "admin@contoso.onmicrosoft.com", "exp": now() + 3600,
+    }));
+    let run = env
+        .exo()
+        .args(["token"])
+        .env("EXO_TEST_TOKEN", &elsewhere)
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("the renewed token is for another tenant"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains(&elsewhere) && !run.stderr.contains(&elsewhere));
+    // The connection is still there, and renews once the plugin names the same tenant again.
+    env.exo()
+        .args(["token"])
+        .env("EXO_TEST_TOKEN", token(3600))
+        .run()
+        .success();
+}

@@ -186,3 +186,108 @@ fn where_no_managed_identity_answers_exo_says_so_quickly() {
     );
     drop(silent);
 }
+
+/// Answers every request on a loopback port with `body` (HTTP 200, JSON).
+fn answering(body: String) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/metadata/identity/oauth2/token",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 8192];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn a_token_for_another_identity_or_with_an_absurd_expiry_is_refused() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env
+        .install("managed-identity", &sb.env.bundled_plugins());
+    let claims = |appid: &str| {
+        serde_json::json!({
+            "aud": "https://outlook.office365.com",
+            "tid": "9188040d-6c67-4c5b-b112-36a304b66dad",
+            "appid": appid,
+            "oid": USER_ASSIGNED_OBJECT,
+            "roles": ["Exchange.ManageAsApp"],
+            "exp": support::now() + 3600,
+        })
+    };
+    let other = support::unsigned_jwt(&claims("11111111-2222-3333-4444-555555555555"));
+    let body = serde_json::json!({ "access_token": other, "expires_in": 3600 }).to_string();
+    let run = connect(&sb)
+        .env("EXO_IMDS_ENDPOINT", answering(body))
+        .args(["--managed-identity-account-id", USER_ASSIGNED_CLIENT])
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("but the token is for 11111111-2222-3333-4444-555555555555"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&other),
+        "the token leaked: {}",
+        run.stderr
+    );
+
+    let right = support::unsigned_jwt(&claims(USER_ASSIGNED_CLIENT));
+    for expiry in [
+        serde_json::json!({ "expires_in": i64::MAX }),
+        serde_json::json!({ "expires_on": support::now() + 20 * 365 * 24 * 3600 }),
+        serde_json::json!({ "expires_in": -5 }),
+    ] {
+        let mut body = expiry.as_object().unwrap().clone();
+        body.insert("access_token".into(), right.clone().into());
+        let run = connect(&sb)
+            .env(
+                "EXO_IMDS_ENDPOINT",
+                answering(serde_json::Value::Object(body).to_string()),
+            )
+            .run()
+            .fails_with(1);
+        assert!(
+            run.stderr.contains("without a valid expiry"),
+            "{expiry}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn service_fabric_refuses_a_chosen_identity() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.env
+        .install("managed-identity", &sb.env.bundled_plugins());
+    let run = connect(&sb)
+        .env(
+            "IDENTITY_ENDPOINT",
+            sb.sandbox.service_fabric_url().as_str(),
+        )
+        .env("IDENTITY_HEADER", sb.sandbox.identity_header())
+        .env(
+            "IDENTITY_SERVER_THUMBPRINT",
+            sb.sandbox.service_fabric_thumbprint(),
+        )
+        .args(["--managed-identity-account-id", USER_ASSIGNED_CLIENT])
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("Service Fabric does not let a request choose the identity"),
+        "{}",
+        run.stderr
+    );
+}

@@ -4,8 +4,9 @@
 //! The certificate and its private key come from a PKCS#12 (PFX) file with its password, a PEM
 //! file (certificate and key together, or the key in `--certificate-key-file`, encrypted or
 //! not), or `--certificate-thumbprint`, looked up in exo's certificate folder on every OS
-//! (`EXO_CERTIFICATE_STORE`, default `<data dir>/exo/certificates`: a `<THUMBPRINT>.pfx` or
-//! `<THUMBPRINT>.pem` file). The password is a secret: `--certificate-password-file`,
+//! (`--certificate-store` or `EXO_CERTIFICATE_STORE`, default `<data dir>/exo/certificates`:
+//! a `<THUMBPRINT>.pfx` or `<THUMBPRINT>.pem` file, which must hold that certificate). The
+//! password is a secret: `--certificate-password-file`,
 //! `EXO_CERTIFICATE_PASSWORD`, or a prompt — never the command line.
 //!
 //! The plugin checks the certificate first (dates, key match, RSA), signs a JWT client
@@ -28,6 +29,7 @@ const KEY_FILE: &str = "certificate-key-file";
 const THUMBPRINT: &str = "certificate-thumbprint";
 const ALGORITHM: &str = "signature-algorithm";
 const CHAIN: &str = "send-certificate-chain";
+const STORE: &str = "certificate-store";
 
 /// The login method.
 #[derive(Default)]
@@ -79,8 +81,17 @@ impl LoginMethod for CertificateMethod {
             THUMBPRINT,
             ParameterKind::String,
             "Find the certificate by its SHA-1 thumbprint in exo's certificate folder \
-                 (EXO_CERTIFICATE_STORE, default <data dir>/exo/certificates)",
+                 (a <THUMBPRINT>.pfx, .p12 or .pem file there)",
         ))
+        .parameter(
+            Parameter::new(
+                STORE,
+                ParameterKind::Path,
+                "exo's certificate folder for --certificate-thumbprint \
+                 (default <data dir>/exo/certificates)",
+            )
+            .env("EXO_CERTIFICATE_STORE"),
+        )
         .parameter(Parameter::new(
             ALGORITHM,
             ParameterKind::String,
@@ -163,21 +174,43 @@ fn sign_in(request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
 
 /// The certificate the request names: a file, or a thumbprint in the certificate folder.
 fn load(request: &Request<'_>, host: &Host<'_>) -> Result<Certificate, Error> {
-    let file = match (request.parameter(FILE), request.parameter(THUMBPRINT)) {
+    let (file, thumbprint) = match (request.parameter(FILE), request.parameter(THUMBPRINT)) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid_input(
                 "give --certificate-file-path or --certificate-thumbprint, not both",
             ));
         }
-        (Some(path), None) => PathBuf::from(path),
-        (None, Some(thumbprint)) => in_store(thumbprint)?,
+        (Some(path), None) => (PathBuf::from(path), None),
+        (None, Some(thumbprint)) => {
+            let thumbprint = normalized_thumbprint(thumbprint)?;
+            (in_store(request, &thumbprint)?, Some(thumbprint))
+        }
         (None, None) => {
             return Err(Error::invalid_input(
                 "missing --certificate-file-path or --certificate-thumbprint",
             ));
         }
     };
-    let bytes = read(&file)?;
+    let certificate = read_certificate(request, host, &file)?;
+    // A file named after a thumbprint must hold that certificate.
+    if let Some(thumbprint) = thumbprint
+        && certificate.thumbprint() != thumbprint
+    {
+        return Err(Error::invalid_input(format!(
+            "{} holds the certificate {}, not {thumbprint}",
+            file.display(),
+            certificate.thumbprint()
+        )));
+    }
+    Ok(certificate)
+}
+
+fn read_certificate(
+    request: &Request<'_>,
+    host: &Host<'_>,
+    file: &Path,
+) -> Result<Certificate, Error> {
+    let bytes = read(file)?;
     let password = request.parameter(PASSWORD);
     let is_pem = bytes.starts_with(b"-----") || bytes.windows(11).any(|w| w == b"-----BEGIN ");
     if is_pem {
@@ -191,8 +224,19 @@ fn load(request: &Request<'_>, host: &Host<'_>) -> Result<Certificate, Error> {
         Certificate::from_pkcs12(&bytes, password.unwrap_or("")),
         password,
     ) {
-        // A PFX that needs a password nobody gave: ask, where a person can answer.
-        (Err(error), None) if request.is_interactive() && error.message.contains("password") => {
+        (Err(error), None) if error.message.contains("password") => {
+            if !request.is_interactive() {
+                return Err(Error::interaction_required(format!(
+                    "{} needs a password: give --certificate-password-file or \
+                     EXO_CERTIFICATE_PASSWORD (a password typed at the prompt is not kept, so \
+                     it cannot renew the connection)",
+                    file.display()
+                )));
+            }
+            host.show_message(
+                "exo does not keep a password typed here: this connection will not renew by \
+                 itself (give --certificate-password-file or EXO_CERTIFICATE_PASSWORD for that).",
+            );
             let typed = host.prompt_secret(&format!("Password for {}: ", file.display()))?;
             Certificate::from_pkcs12(&bytes, &typed)
         }
@@ -200,8 +244,8 @@ fn load(request: &Request<'_>, host: &Host<'_>) -> Result<Certificate, Error> {
     }
 }
 
-/// `<store>/<THUMBPRINT>.pfx` or `.pem`.
-fn in_store(thumbprint: &str) -> Result<PathBuf, Error> {
+/// A SHA-1 thumbprint in upper-case hex, without separators.
+fn normalized_thumbprint(thumbprint: &str) -> Result<String, Error> {
     let thumbprint: String = thumbprint
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ':')
@@ -212,10 +256,16 @@ fn in_store(thumbprint: &str) -> Result<PathBuf, Error> {
             "--certificate-thumbprint must be a SHA-1 thumbprint: 40 hexadecimal digits",
         ));
     }
-    let store = std::env::var_os("EXO_CERTIFICATE_STORE")
+    Ok(thumbprint)
+}
+
+/// `<store>/<THUMBPRINT>.pfx`, `.p12` or `.pem`.
+fn in_store(request: &Request<'_>, thumbprint: &str) -> Result<PathBuf, Error> {
+    let store = request
+        .parameter(STORE)
         .map(PathBuf::from)
         .or_else(|| dirs_data().map(|d| d.join("exo").join("certificates")))
-        .ok_or_else(|| Error::invalid_input("no certificate folder: set EXO_CERTIFICATE_STORE"))?;
+        .ok_or_else(|| Error::invalid_input("no certificate folder: give --certificate-store"))?;
     ["pfx", "p12", "pem"]
         .iter()
         .map(|extension| store.join(format!("{thumbprint}.{extension}")))
@@ -243,9 +293,26 @@ fn dirs_data() -> Option<PathBuf> {
     })
 }
 
+/// The largest certificate or key file read (a PFX with a long chain is a few KiB).
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A regular file of at most 1 MiB (never a FIFO or a device, which could block or never end).
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path)
-        .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", path.display())))
+    use std::io::Read as _;
+    let unusable =
+        |why: String| Error::invalid_input(format!("cannot read {}: {why}", path.display()));
+    let metadata = std::fs::metadata(path).map_err(|e| unusable(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(unusable("it is not a regular file".to_owned()));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(unusable("it is larger than 1 MiB".to_owned()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES).read_to_end(&mut bytes))
+        .map_err(|e| unusable(e.to_string()))?;
+    Ok(bytes)
 }
 
 plugin_sdk::export_plugin!(CertificateMethod);

@@ -40,6 +40,8 @@ const MAX_CHALLENGE_BYTES: u64 = 4096;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a throttled or failing managed-identity endpoint is asked again.
 const RETRIES: u32 = 3;
+/// The latest expiry exo believes, in seconds from now.
+const TEN_YEARS: i64 = 10 * 365 * 24 * 3600;
 
 /// The login method.
 #[derive(Default)]
@@ -160,17 +162,12 @@ impl Source {
             (Self::Imds { .. }, IdKind::Client) => Some("client_id"),
             (Self::Imds { .. }, IdKind::Object) => Some("object_id"),
             (Self::Imds { .. }, IdKind::Resource) => Some("msi_res_id"),
-            (Self::AppService { .. } | Self::ServiceFabric { .. }, IdKind::Client) => {
-                Some("client_id")
-            }
-            (Self::AppService { .. } | Self::ServiceFabric { .. }, IdKind::Object) => {
-                Some("principal_id")
-            }
-            (Self::AppService { .. } | Self::ServiceFabric { .. }, IdKind::Resource) => {
-                Some("mi_res_id")
-            }
-            // Arc and Cloud Shell have a system-assigned identity only.
-            (Self::Arc { .. } | Self::CloudShell { .. }, _) => None,
+            (Self::AppService { .. }, IdKind::Client) => Some("client_id"),
+            (Self::AppService { .. }, IdKind::Object) => Some("principal_id"),
+            (Self::AppService { .. }, IdKind::Resource) => Some("mi_res_id"),
+            // Service Fabric gives the identity the application is configured with; Arc and
+            // Cloud Shell have a system-assigned identity only. None lets a request choose.
+            (Self::ServiceFabric { .. } | Self::Arc { .. } | Self::CloudShell { .. }, _) => None,
         }
     }
 }
@@ -204,13 +201,13 @@ fn sign_in(request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
     let account = request.parameter(ACCOUNT_ID);
     if account.is_some() && source.id_parameter(IdKind::Client).is_none() {
         return Err(Error::invalid_input(format!(
-            "{} offers only the system-assigned identity: leave out --{ACCOUNT_ID}",
+            "{} does not let a request choose the identity: leave out --{ACCOUNT_ID}",
             source.name()
         )));
     }
     log::info!("asking {} for a managed identity token", source.name());
-    let body = if kinds.is_empty() {
-        token(host, request, &source, resource, None)?
+    let (body, chosen) = if kinds.is_empty() {
+        (token(host, request, &source, resource, None)?, None)
     } else {
         let id = account.unwrap_or_default();
         let mut last = None;
@@ -219,7 +216,7 @@ fn sign_in(request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
             match token(host, request, &source, resource, Some((*kind, id))) {
                 Ok(body) => {
                     log::info!("{id} is the identity's {}", kind.describe());
-                    found = Some(body);
+                    found = Some((body, Some((*kind, id))));
                     break;
                 }
                 Err(error) if error.kind == ErrorKind::InvalidInput => last = Some(error),
@@ -230,7 +227,34 @@ fn sign_in(request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
             last.unwrap_or_else(|| Error::invalid_input(format!("no managed identity {id}")))
         })?
     };
-    grant(&body, &source)
+    grant(&body, &source, chosen)
+}
+
+/// Refuses a token for another identity than the one asked for: a claim that names the
+/// identity (`appid`/`azp`, `oid`, `xms_mirid`) and differs means the endpoint answered for
+/// someone else.
+fn verify_identity(claims: &claims::Claims, chosen: (IdKind, &str)) -> Result<(), Error> {
+    let (kind, id) = chosen;
+    let found = match kind {
+        IdKind::Client => claims.string("appid").or_else(|| claims.string("azp")),
+        IdKind::Object => claims.string("oid"),
+        IdKind::Resource => claims.string("xms_mirid"),
+    };
+    match found {
+        Some(found) if !found.eq_ignore_ascii_case(id) => Err(Error::authentication_failed(
+            "another identity",
+            format!(
+                "asked for the managed identity with {} {id}, but the token is for {}",
+                kind.describe(),
+                found
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// One token request to `source`, retried when throttled or failing; the JSON answer.
@@ -414,6 +438,10 @@ fn read_challenge(path: &Path, folder: &Path) -> Result<zeroize::Zeroizing<Strin
             folder.display()
         )));
     }
+    let metadata = std::fs::metadata(&canonical).map_err(|_| refuse("it cannot be read"))?;
+    if !metadata.is_file() || metadata.len() > MAX_CHALLENGE_BYTES {
+        return Err(refuse("it is not a regular file of at most 4 KiB"));
+    }
     let file = std::fs::File::open(&canonical).map_err(|_| refuse("it cannot be read"))?;
     let mut text = zeroize::Zeroizing::new(String::new());
     file.take(MAX_CHALLENGE_BYTES + 1)
@@ -455,7 +483,11 @@ fn refusal(source: &Source, status: u16, body: &[u8], id: Option<(IdKind, &str)>
 }
 
 /// The grant of a managed identity's token answer (numbers as numbers or strings).
-fn grant(body: &serde_json::Map<String, Value>, source: &Source) -> Result<Grant, Error> {
+fn grant(
+    body: &serde_json::Map<String, Value>,
+    source: &Source,
+    chosen: Option<(IdKind, &str)>,
+) -> Result<Grant, Error> {
     let number = |name: &str| match body.get(name) {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.parse().ok(),
@@ -472,13 +504,19 @@ fn grant(body: &serde_json::Map<String, Value>, source: &Source) -> Result<Grant
             ))
         })?;
     let now = plugin_sdk::sign_in::now();
+    let claims = claims::decode_unverified(access_token)?;
+    if let Some(chosen) = chosen {
+        verify_identity(&claims, chosen)?;
+    }
+    // An expiry within ten years, and never later than the token's own `exp`.
+    let latest = now.saturating_add(TEN_YEARS);
     let expires_on = number("expires_on")
-        .or_else(|| number("expires_in").map(|seconds| now + seconds))
-        .filter(|expiry| *expiry > now)
+        .or_else(|| number("expires_in").and_then(|seconds| now.checked_add(seconds)))
+        .filter(|expiry| *expiry > now && *expiry <= latest)
+        .map(|expiry| claims.expires_on().map_or(expiry, |exp| expiry.min(exp)))
         .ok_or_else(|| {
             Error::network(format!("{} answered without a valid expiry", source.name()))
         })?;
-    let claims = claims::decode_unverified(access_token)?;
     let roles = claims.strings("roles");
     if !roles
         .iter()

@@ -115,6 +115,9 @@ fn authority(request: &Request<'_>) -> Result<String, Error> {
             .map_err(|e| Error::invalid_input(format!("--authority-host: {e}")))?;
         url.set_port(host.port()).ok();
     }
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty();
+    }
     let tenant = url
         .path_segments()
         .and_then(|mut segments| segments.next_back().map(str::to_owned))
@@ -129,7 +132,7 @@ fn authority(request: &Request<'_>) -> Result<String, Error> {
             )
         })?;
         if let Ok(mut segments) = url.path_segments_mut() {
-            segments.pop_if_empty().pop().push(tenant_id);
+            segments.pop().push(tenant_id);
         }
     }
     Ok(url.to_string())
