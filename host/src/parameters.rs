@@ -91,7 +91,8 @@ pub fn resolve(
                 // Kept absolute: a renewal may run from another directory.
                 let path = std::path::absolute(PathBuf::from(&given.value))
                     .with_context(|| format!("{option}: not a usable path"))?;
-                (read_secret_file(&path, kind)?, Source::File(path))
+                let value = read_secret_file(&path, kind).with_context(|| option.clone())?;
+                (value, Source::File(path))
             }
         } else if let Some(var) = env_var
             .as_deref()
@@ -237,15 +238,21 @@ fn missing(spec: &ParameterSpec, env_var: Option<&str>) -> String {
 /// Reads a secret file: at most 64 KiB of UTF-8 text with one trailing line break removed and
 /// checked by kind, or, for bytes, at most 1 MiB as they are.
 fn read_secret_file(path: &Path, kind: ValueKind) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    // Someone who passes the secret itself where a path belongs must not see it echoed.
+    // Someone who passes the secret itself where a path belongs must not see it echoed: a
+    // path that does not exist, or that looks like a token, is never shown.
     let shown = if crate::http::looks_like_secret(&path.to_string_lossy()) {
         "given (which looks like a token, not a path: pass the path of a file that holds it)"
             .to_owned()
     } else {
         path.display().to_string()
     };
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read the secret file {shown}"))?;
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!(
+            "the secret file given does not exist (pass the path of a file that holds the \
+             secret, never the secret itself)"
+        ),
+        _ => anyhow::Error::new(e).context(format!("cannot read the secret file {shown}")),
+    })?;
     read_secret(file, kind).with_context(|| format!("cannot use the secret file {shown}"))
 }
 
