@@ -217,6 +217,9 @@ are exo's options:
   --output table|json|csv|list  [default: table on a terminal, NDJSON (one JSON object per line)
                                   when piped]
   --property A,B,C              only these properties, in this order
+  --csv-formulas                with --output csv, write cells starting with = + - @ as they are
+                                  (by default they get a leading ' so that a spreadsheet does not
+                                  run them as formulas)
   --connection-id ID            run on this connection (default: the most recent, or the one whose
                                   prefix the cmdlet noun carries: Get-ContosoMailbox)
   --prefix PREFIX               run on the connection with this prefix

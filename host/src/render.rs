@@ -63,6 +63,8 @@ pub struct Renderer<W: Write> {
     cmdlet: String,
     properties: Option<Vec<String>>,
     tagged: bool,
+    /// Whether CSV cells that a spreadsheet would run as formulas are written as they are.
+    csv_formulas: bool,
     /// Columns and widths, fixed by the first rows (table, CSV).
     columns: Option<Vec<(String, usize)>>,
     rows: u64,
@@ -84,9 +86,18 @@ impl<W: Write> Renderer<W> {
             cmdlet: cmdlet.to_owned(),
             properties,
             tagged,
+            csv_formulas: false,
             columns: None,
             rows: 0,
         }
+    }
+
+    /// Writes CSV cells starting with `=`, `+`, `-`, `@`, a tab or a carriage return as they
+    /// are, instead of guarding them with a leading `'` (the default, so that a spreadsheet
+    /// opening the file does not run a cell's text as a formula).
+    pub fn keep_csv_formulas(mut self, keep: bool) -> Self {
+        self.csv_formulas = keep;
+        self
     }
 
     /// Rows written so far.
@@ -261,7 +272,14 @@ impl<W: Write> Renderer<W> {
         for row in rows {
             let fields: Vec<String> = columns
                 .iter()
-                .map(|(name, _)| csv_field(&cell(row.get(name), CellStyle::Csv)))
+                .map(|(name, _)| {
+                    let text = cell(row.get(name), CellStyle::Csv);
+                    if self.csv_formulas {
+                        csv_field(&text)
+                    } else {
+                        csv_field(&formula_guarded(text))
+                    }
+                })
                 .collect();
             writeln!(self.out, "{}", fields.join(","))?;
         }
@@ -389,6 +407,17 @@ fn escape_controls(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+/// `text` with a leading `'` when a spreadsheet would take it as a formula (OWASP's guard
+/// against CSV injection); numbers such as `-5` are left alone.
+fn formula_guarded(text: String) -> String {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && text.parse::<f64>().is_err() {
+        format!("'{text}")
+    } else {
+        text
+    }
 }
 
 fn csv_field(text: &str) -> String {

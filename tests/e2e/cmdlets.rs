@@ -677,3 +677,47 @@ fn ctrl_c_stops_a_cmdlet_with_exit_code_130() {
         "it did not wait for the slow answer"
     );
 }
+
+#[test]
+fn csv_cells_a_spreadsheet_would_run_are_guarded_unless_asked() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    let formula = "=HYPERLINK(\"http://evil.example\",\"x\")";
+    sb.exo()
+        .args([
+            "New-Mailbox",
+            "-Name",
+            "formula",
+            "-Alias",
+            "formula",
+            "-Shared",
+        ])
+        .run()
+        .success();
+    sb.exo()
+        .args(["Set-Mailbox", "-Identity", "formula", "-DisplayName"])
+        .args([format!("'{formula}'")])
+        .run()
+        .success();
+    let csv = |extra: &[&str]| {
+        sb.exo()
+            .args(["Get-Mailbox", "-Identity", "formula", "--output", "csv"])
+            .args(["--property", "Alias,DisplayName"])
+            .args(extra)
+            .run()
+            .success()
+            .stdout
+    };
+    let quoted = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+    assert_eq!(
+        csv(&[]),
+        format!(
+            "Alias,DisplayName\nformula,{}\n",
+            quoted(&format!("'{formula}"))
+        )
+    );
+    assert_eq!(
+        csv(&["--csv-formulas"]),
+        format!("Alias,DisplayName\nformula,{}\n", quoted(formula))
+    );
+}

@@ -6,6 +6,8 @@
 //! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
 //!   asks for at most what is still missing. The next page is fetched while the current one is
 //!   handed to the caller, so output overlaps the network; at most two pages are in memory.
+//!   A next link that names a page already fetched fails the listing (it would never end), and
+//!   so does an empty answer other than 204 No Content.
 //! - Failures: a 401 renews the token once and retries; 429 and 503 wait for `Retry-After` (or
 //!   back off exponentially) and retry; 502, 504 and broken connections are retried only for
 //!   cmdlets that merely read, since a lost answer to `New-Mailbox` may hide a mailbox that was
@@ -176,6 +178,8 @@ pub async fn invoke(
         limit: result_size(cmdlet),
     };
     let mut summary = Summary::default();
+    // Every page's URL: a server whose next link names one of them would loop forever.
+    let mut fetched_urls = std::collections::HashSet::from([url.clone()]);
     let mut fetched = request.fetch(url, 1, 0).await?;
     loop {
         summary.pages += 1;
@@ -188,6 +192,16 @@ pub async fn invoke(
         let more = request.limit.is_none_or(|limit| summary.rows < limit);
         match fetched.next_link.filter(|_| more) {
             Some(next) => {
+                if !fetched_urls.insert(next.clone()) {
+                    on_page(page).map_err(InvokeError::Output)?;
+                    return Err(InvokeError::Malformed {
+                        cmdlet: cmdlet.name.clone(),
+                        page: summary.pages,
+                        reason: "@odata.nextLink names a page already fetched (the listing would \
+                                 never end)"
+                            .to_owned(),
+                    });
+                }
                 // The output of this page overlaps the fetch of the next; when the output fails,
                 // the fetch is dropped.
                 let output = async { on_page(page).map_err(InvokeError::Output) };
@@ -241,7 +255,9 @@ impl<T: TokenSource> Request<'_, T> {
         let mut retries = 0;
         loop {
             let failure = match self.send(&url, &token, page_size).await {
-                Ok((status, _, body)) if status.is_success() => return self.parse(page, &body),
+                Ok((status, _, body)) if status.is_success() => {
+                    return self.parse(page, status, &body);
+                }
                 Ok((StatusCode::UNAUTHORIZED, _, _)) if !renewed => {
                     tracing::info!(target: "exchange", "{}: token rejected (401); renewing it once", self.cmdlet.name);
                     token = self
@@ -353,13 +369,20 @@ impl<T: TokenSource> Request<'_, T> {
         Ok((status, headers, body))
     }
 
-    fn parse(&self, page: u64, body: &[u8]) -> Result<Fetched, InvokeError> {
+    fn parse(&self, page: u64, status: StatusCode, body: &[u8]) -> Result<Fetched, InvokeError> {
         let malformed = |reason: String| InvokeError::Malformed {
             cmdlet: self.cmdlet.name.clone(),
             page,
             reason,
         };
+        // Only 204 No Content may be empty; an empty 200 is a broken answer, not zero rows.
         if body.iter().all(u8::is_ascii_whitespace) {
+            if status != StatusCode::NO_CONTENT {
+                return Err(malformed(format!(
+                    "the answer is empty (HTTP {})",
+                    status.as_u16()
+                )));
+            }
             return Ok(Fetched {
                 page: Page::default(),
                 next_link: None,

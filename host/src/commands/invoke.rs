@@ -39,6 +39,11 @@ struct InvokeOptions {
     #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
     property: Option<Vec<String>>,
 
+    /// With --output csv, write cells starting with = + - @ as they are (by default they get a
+    /// leading ' so that a spreadsheet does not run them as formulas)
+    #[arg(long)]
+    csv_formulas: bool,
+
     /// Run on this connection
     #[arg(long, value_name = "ID")]
     connection_id: Option<uuid::Uuid>,
@@ -75,7 +80,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "plugin-dir",
 ];
 /// exo's long options without a value.
-const FLAG_OPTIONS: &[&str] = &["all-connections", "verbose", "help"];
+const FLAG_OPTIONS: &[&str] = &["all-connections", "csv-formulas", "verbose", "help"];
 
 /// Runs a cmdlet given as `words`: its name, its parameters, and exo's options.
 pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCode> {
@@ -108,13 +113,16 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
         options.all_connections,
     )?;
     let cmdlet = Cmdlet::parse(&targets.cmdlet, arguments)?;
-    let renderer = Mutex::new(Renderer::new(
-        BufWriter::with_capacity(1 << 16, std::io::stdout()),
-        options.output.unwrap_or_else(Format::default_for_stdout),
-        &cmdlet.name,
-        options.property.clone(),
-        options.all_connections,
-    ));
+    let renderer = Mutex::new(
+        Renderer::new(
+            BufWriter::with_capacity(1 << 16, std::io::stdout()),
+            options.output.unwrap_or_else(Format::default_for_stdout),
+            &cmdlet.name,
+            options.property.clone(),
+            options.all_connections,
+        )
+        .keep_csv_formulas(options.csv_formulas),
+    );
     let progress = Mutex::new(Progress::new(&cmdlet.name));
     let renewer = PluginRenewer::new(context);
     let policy = RetryPolicy {

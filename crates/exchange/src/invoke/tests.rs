@@ -139,3 +139,107 @@ fn secret_looking_parameters_are_hidden_in_logs() {
         r#"New-Mailbox {"ApiKey":"[redacted]","Name":"x","Password":"[redacted]"}"#
     );
 }
+
+/// A broken Exchange on loopback (plain HTTP, which `next_url` allows for the connection's own
+/// host): it answers the n-th request with the n-th of `answers` (status, body), the last one
+/// again after that, and counts the requests.
+fn broken_exchange(
+    answers: Vec<(u16, String)>,
+) -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (status, body) = &answers[n.min(answers.len() - 1)];
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+struct FixedToken;
+
+impl TokenSource for FixedToken {
+    async fn token(&self, _rejected: Option<&str>) -> Result<Zeroizing<String>, String> {
+        Ok(Zeroizing::new("t".to_owned()))
+    }
+}
+
+async fn run_against(exchange: Url) -> (Result<Summary, InvokeError>, u64) {
+    let target = Target {
+        exchange,
+        tenant: "contoso.onmicrosoft.com".to_owned(),
+        connection_id: Uuid::new_v4(),
+        anchor_mailbox: "UPN:admin@contoso.onmicrosoft.com".to_owned(),
+        page_size: 1000,
+        client_application: "exo-test".to_owned(),
+    };
+    let mut rows = 0;
+    let result = invoke(
+        &reqwest::Client::new(),
+        &target,
+        &Cmdlet::parse("Get-Mailbox", &[]).unwrap(),
+        &FixedToken,
+        RetryPolicy::default(),
+        |page| {
+            rows += page.rows.len() as u64;
+            Ok(())
+        },
+    )
+    .await;
+    (result, rows)
+}
+
+#[tokio::test]
+async fn a_next_link_that_repeats_a_page_fails_instead_of_looping() {
+    let page = |next: &str| {
+        (
+            200,
+            format!(r#"{{"value":[{{"Name":"a"}}],"@odata.nextLink":"{next}"}}"#),
+        )
+    };
+    // Page 1 links to page 2, which links back to page 1's URL.
+    let (exchange, requests) = broken_exchange(vec![
+        page("adminapi/beta/contoso.onmicrosoft.com/InvokeCommand?$skiptoken=2"),
+        page("adminapi/beta/contoso.onmicrosoft.com/InvokeCommand"),
+    ]);
+    let (result, rows) = run_against(exchange).await;
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("names a page already fetched"), "{error}");
+    assert_eq!(rows, 2, "the rows read before the loop are kept");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_empty_200_is_a_broken_answer_and_an_empty_204_is_no_rows() {
+    let (exchange, _) = broken_exchange(vec![(200, String::new())]);
+    let error = run_against(exchange).await.0.unwrap_err().to_string();
+    assert!(error.contains("the answer is empty (HTTP 200)"), "{error}");
+
+    let (exchange, _) = broken_exchange(vec![(204, String::new())]);
+    assert_eq!(
+        run_against(exchange).await.0.unwrap(),
+        Summary { rows: 0, pages: 1 }
+    );
+}
