@@ -73,6 +73,28 @@ fn a_secret_on_the_command_line_is_refused_without_echoing_it() {
 }
 
 #[test]
+fn a_password_in_the_connection_uri_is_refused_without_echoing_it_and_nothing_is_stored() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let run = env
+        .exo()
+        .args(["connect", "-m", "access-token", "--access-token-file", "-"])
+        .args(["--connection-uri", "https://admin:Hunter2@127.0.0.1:9/"])
+        .args(["-vvv"])
+        .stdin(user_token(3600))
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("a user name or password in the URL is not allowed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Hunter2") && !run.stdout.contains("Hunter2"));
+    let listed = env.exo().args(["connections"]).run().success();
+    assert!(!listed.stdout.contains("Hunter2"), "{}", listed.stdout);
+}
+
+#[test]
 fn missing_expired_or_foreign_tokens_fail_with_a_reason() {
     let env = TestEnv::with_plugins(&["access-token"]);
     let missing = env

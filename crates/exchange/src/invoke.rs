@@ -287,8 +287,10 @@ impl<T: TokenSource> Request<'_, T> {
                     }
                 }
                 Err(error) => {
-                    // A request that never left may always be sent again.
-                    let resendable = error.is_connect() || self.cmdlet.is_idempotent();
+                    // A request that never left may always be sent again; one that exo could not
+                    // even build (a header value it cannot send) fails the same way every time.
+                    let resendable =
+                        !error.is_builder() && (error.is_connect() || self.cmdlet.is_idempotent());
                     let reason = describe_reqwest_error(error);
                     if !resendable {
                         return Err(InvokeError::Network {

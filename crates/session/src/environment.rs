@@ -182,6 +182,12 @@ pub enum EnvironmentError {
         /// Why it is refused.
         reason: String,
     },
+    /// `--ca-file` with the sandbox, which is trusted through its own CA only.
+    #[error(
+        "--ca-file does not apply to --environment sandbox: exo trusts only the sandbox's own CA \
+         there (and no proxy stands between them on loopback)"
+    )]
+    CaFileWithSandbox,
     /// The sandbox discovery file is missing or unreadable.
     #[error("no running sandbox found at {path}: {reason}")]
     SandboxNotRunning {
@@ -210,6 +216,9 @@ pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError>
         EnvironmentName::Sandbox => {
             let dir = options.sandbox_dir.as_deref().unwrap_or(Path::new("."));
             let discovery = read_sandbox_discovery(dir)?;
+            if options.ca_file.is_some() {
+                return Err(EnvironmentError::CaFileWithSandbox);
+            }
             let base = discovery.base_url;
             (base.clone(), base, Trust::Only(discovery.ca_file))
         }
@@ -240,11 +249,10 @@ pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError>
             authority_base
         }
     };
-    if let Some(ca) = &options.ca_file {
-        trust = match trust {
-            Trust::Only(sandbox_ca) => Trust::Only(sandbox_ca),
-            _ => Trust::PlatformAnd(ca.clone()),
-        };
+    if let Some(ca) = &options.ca_file
+        && trust == Trust::Platform
+    {
+        trust = Trust::PlatformAnd(ca.clone());
     }
     ensure_trailing_slash(&mut exchange);
     Ok(Endpoints {
@@ -263,7 +271,24 @@ fn read_sandbox_discovery(dir: &Path) -> Result<SandboxDiscovery, EnvironmentErr
         reason,
     };
     let text = std::fs::read_to_string(&path).map_err(|e| not_running(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| not_running(format!("unreadable discovery file ({e})")))
+    let discovery: SandboxDiscovery = serde_json::from_str(&text)
+        .map_err(|e| not_running(format!("unreadable discovery file ({e})")))?;
+    // The sandbox only ever runs on this machine: a discovery file that names anything else
+    // would send tokens elsewhere.
+    let base = &discovery.base_url;
+    let loopback = match base.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if base.scheme() != "https" || !loopback {
+        return Err(not_running(format!(
+            "its base_url {} is not https on this machine (127.0.0.1, ::1 or localhost)",
+            base.origin().ascii_serialization()
+        )));
+    }
+    Ok(discovery)
 }
 
 fn parse_static(url: &'static str) -> Url {
@@ -282,6 +307,19 @@ fn https_url(option: &'static str, value: &str) -> Result<Url, EnvironmentError>
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid("a query or fragment is not allowed here".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echo the credentials back: show the URL without them.
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        return Err(EnvironmentError::InvalidUri {
+            option,
+            value: shown.into(),
+            reason: "a user name or password in the URL is not allowed (exo signs in with \
+                     --method)"
+                .into(),
+        });
     }
     Ok(url)
 }

@@ -197,7 +197,8 @@ fn rows_that_are_not_objects_are_shown_as_a_value_and_csv_columns_come_from_the_
 
 #[test]
 fn csv_cells_a_spreadsheet_would_run_get_a_leading_quote_but_numbers_do_not() {
-    let row = r#"{"A":"=1+1","B":"+x","C":"-x","D":"@SUM(A1)","E":"\tx","F":-5,"G":"-2.5","H":"plain"}"#;
+    let row =
+        r#"{"A":"=1+1","B":"+x","C":"-x","D":"@SUM(A1)","E":"\tx","F":-5,"G":"-2.5","H":"plain"}"#;
     render(
         Format::Csv,
         "Get-Thing",

@@ -186,15 +186,22 @@ impl TokenSource for FixedToken {
     }
 }
 
-async fn run_against(exchange: Url) -> (Result<Summary, InvokeError>, u64) {
-    let target = Target {
+fn target(exchange: Url) -> Target {
+    Target {
         exchange,
         tenant: "contoso.onmicrosoft.com".to_owned(),
         connection_id: Uuid::new_v4(),
         anchor_mailbox: "UPN:admin@contoso.onmicrosoft.com".to_owned(),
         page_size: 1000,
         client_application: "exo-test".to_owned(),
-    };
+    }
+}
+
+async fn run_against(exchange: Url) -> (Result<Summary, InvokeError>, u64) {
+    run_target(target(exchange)).await
+}
+
+async fn run_target(target: Target) -> (Result<Summary, InvokeError>, u64) {
     let mut rows = 0;
     let result = invoke(
         &reqwest::Client::new(),
@@ -242,4 +249,19 @@ async fn an_empty_200_is_a_broken_answer_and_an_empty_204_is_no_rows() {
         run_against(exchange).await.0.unwrap(),
         Summary { rows: 0, pages: 1 }
     );
+}
+
+#[tokio::test]
+async fn a_request_exo_cannot_build_fails_at_once_instead_of_being_retried() {
+    let (exchange, requests) = broken_exchange(vec![(200, r#"{"value":[]}"#.to_owned())]);
+    let target = Target {
+        anchor_mailbox: "UPN:admin\n@contoso.onmicrosoft.com".to_owned(),
+        ..target(exchange)
+    };
+    let error = run_target(target).await.0.unwrap_err().to_string();
+    assert!(
+        !error.contains("gave up after") && error.contains("builder"),
+        "{error}"
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

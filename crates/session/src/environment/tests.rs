@@ -131,6 +131,10 @@ fn insecure_or_malformed_uris_are_refused() {
             "https://outlook.office365.com/?x=1",
             "a query or fragment is not allowed",
         ),
+        (
+            "https://admin:Hunter2%21@outlook.office365.com/",
+            "a user name or password in the URL is not allowed",
+        ),
     ];
     for (uri, reason) in cases {
         let error = resolve(&EndpointOptions {
@@ -143,6 +147,7 @@ fn insecure_or_malformed_uris_are_refused() {
             error.contains("--connection-uri") && error.contains(reason),
             "{uri}: {error}"
         );
+        assert!(!error.contains("Hunter2"), "{error}");
     }
 }
 
@@ -166,10 +171,21 @@ fn the_sandbox_is_found_through_its_discovery_file() {
         r#"{"base_url":"https://127.0.0.1:41234/","ca_file":"/state/ca.pem","pid":7,"tenants":[]}"#,
     )
     .unwrap();
+    let with_ca_file = resolve(&EndpointOptions {
+        environment: Some(EnvironmentName::Sandbox),
+        sandbox_dir: Some(dir.path().to_owned()),
+        ca_file: Some("/proxy-ca.pem".into()),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        with_ca_file.contains("--ca-file does not apply to --environment sandbox"),
+        "{with_ca_file}"
+    );
     let endpoints = resolve(&EndpointOptions {
         environment: Some(EnvironmentName::Sandbox),
         sandbox_dir: Some(dir.path().to_owned()),
-        ca_file: Some("/ignored.pem".into()),
         ..Default::default()
     })
     .unwrap();
@@ -180,4 +196,44 @@ fn the_sandbox_is_found_through_its_discovery_file() {
     );
     assert_eq!(endpoints.resource, "https://outlook.office365.com");
     assert_eq!(endpoints.trust, Trust::Only("/state/ca.pem".into()));
+}
+
+#[test]
+fn a_discovery_file_that_names_another_machine_or_plain_http_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for base in [
+        "http://127.0.0.1:41234/",
+        "https://sandbox.attacker.example/",
+        "https://10.0.0.7:41234/",
+    ] {
+        std::fs::write(
+            dir.path().join(SANDBOX_DISCOVERY_FILE),
+            format!(r#"{{"base_url":"{base}","ca_file":"/state/ca.pem"}}"#),
+        )
+        .unwrap();
+        let error = resolve(&EndpointOptions {
+            environment: Some(EnvironmentName::Sandbox),
+            sandbox_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("is not https on this machine"),
+            "{base}: {error}"
+        );
+    }
+    for base in ["https://localhost:41234/", "https://[::1]:41234/"] {
+        std::fs::write(
+            dir.path().join(SANDBOX_DISCOVERY_FILE),
+            format!(r#"{{"base_url":"{base}","ca_file":"/state/ca.pem"}}"#),
+        )
+        .unwrap();
+        resolve(&EndpointOptions {
+            environment: Some(EnvironmentName::Sandbox),
+            sandbox_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+    }
 }
