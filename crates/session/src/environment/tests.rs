@@ -151,16 +151,21 @@ fn insecure_or_malformed_uris_are_refused() {
     }
 }
 
+/// Resolves the sandbox environment from the discovery file in `dir`.
+fn sandbox_in(dir: &std::path::Path, ca_file: Option<&str>) -> Result<Endpoints, String> {
+    resolve(&EndpointOptions {
+        environment: Some(EnvironmentName::Sandbox),
+        sandbox_dir: Some(dir.to_owned()),
+        ca_file: ca_file.map(Into::into),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
 #[test]
 fn the_sandbox_is_found_through_its_discovery_file() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = resolve(&EndpointOptions {
-        environment: Some(EnvironmentName::Sandbox),
-        sandbox_dir: Some(dir.path().to_owned()),
-        ..Default::default()
-    })
-    .unwrap_err()
-    .to_string();
+    let missing = sandbox_in(dir.path(), None).unwrap_err();
     assert!(
         missing.contains("no running sandbox found") && missing.contains("sandbox.json"),
         "{missing}"
@@ -171,24 +176,12 @@ fn the_sandbox_is_found_through_its_discovery_file() {
         r#"{"base_url":"https://127.0.0.1:41234/","ca_file":"/state/ca.pem","pid":7,"tenants":[]}"#,
     )
     .unwrap();
-    let with_ca_file = resolve(&EndpointOptions {
-        environment: Some(EnvironmentName::Sandbox),
-        sandbox_dir: Some(dir.path().to_owned()),
-        ca_file: Some("/proxy-ca.pem".into()),
-        ..Default::default()
-    })
-    .unwrap_err()
-    .to_string();
+    let with_ca_file = sandbox_in(dir.path(), Some("/proxy-ca.pem")).unwrap_err();
     assert!(
         with_ca_file.contains("--ca-file does not apply to --environment sandbox"),
         "{with_ca_file}"
     );
-    let endpoints = resolve(&EndpointOptions {
-        environment: Some(EnvironmentName::Sandbox),
-        sandbox_dir: Some(dir.path().to_owned()),
-        ..Default::default()
-    })
-    .unwrap();
+    let endpoints = sandbox_in(dir.path(), None).unwrap();
     assert_eq!(endpoints.exchange.as_str(), "https://127.0.0.1:41234/");
     assert_eq!(
         endpoints.authority.as_str(),
@@ -201,39 +194,24 @@ fn the_sandbox_is_found_through_its_discovery_file() {
 #[test]
 fn a_discovery_file_that_names_another_machine_or_plain_http_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for base in [
-        "http://127.0.0.1:41234/",
-        "https://sandbox.attacker.example/",
-        "https://10.0.0.7:41234/",
+    for (base, accepted) in [
+        ("http://127.0.0.1:41234/", false),
+        ("https://sandbox.attacker.example/", false),
+        ("https://10.0.0.7:41234/", false),
+        ("https://localhost:41234/", true),
+        ("https://[::1]:41234/", true),
     ] {
         std::fs::write(
             dir.path().join(SANDBOX_DISCOVERY_FILE),
             format!(r#"{{"base_url":"{base}","ca_file":"/state/ca.pem"}}"#),
         )
         .unwrap();
-        let error = resolve(&EndpointOptions {
-            environment: Some(EnvironmentName::Sandbox),
-            sandbox_dir: Some(dir.path().to_owned()),
-            ..Default::default()
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.contains("is not https on this machine"),
-            "{base}: {error}"
-        );
-    }
-    for base in ["https://localhost:41234/", "https://[::1]:41234/"] {
-        std::fs::write(
-            dir.path().join(SANDBOX_DISCOVERY_FILE),
-            format!(r#"{{"base_url":"{base}","ca_file":"/state/ca.pem"}}"#),
-        )
-        .unwrap();
-        resolve(&EndpointOptions {
-            environment: Some(EnvironmentName::Sandbox),
-            sandbox_dir: Some(dir.path().to_owned()),
-            ..Default::default()
-        })
-        .unwrap();
+        match sandbox_in(dir.path(), None) {
+            Ok(_) => assert!(accepted, "{base} was accepted"),
+            Err(error) => assert!(
+                !accepted && error.contains("is not https on this machine"),
+                "{base}: {error}"
+            ),
+        }
     }
 }
