@@ -325,7 +325,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Parsed, ParseError> {
                 )));
             }
             let method = default_method();
-            eprintln!("{}", default_method_note(method));
+            crate::output::tell(format_args!("{}", default_method_note(method)));
             args.splice(position..position, ["--method".into(), method.into()]);
             Some(method.to_owned())
         }

@@ -56,17 +56,24 @@ pub fn main() -> ExitCode {
 /// echoed.
 pub(crate) fn exit_with(error: &clap::Error) -> ! {
     let text = http::scrub_tokens(&error.render().to_string());
+    let text = text.trim_end();
     if error.use_stderr() {
-        eprint!("{text}");
-    } else {
-        print!("{text}");
+        output::tell(format_args!("{text}"));
+    } else if let Err(e) = output::say(format_args!("{text}"))
+        && !output::is_broken_pipe(&e)
+    {
+        output::tell(format_args!("exo: error: {e:#}"));
+        std::process::exit(1);
     }
     std::process::exit(error.exit_code())
 }
 
 /// Prints `error` with its causes on one line and fails: 130 when the user interrupted, else 1.
 fn report(error: &anyhow::Error) -> ExitCode {
-    eprintln!("exo: error: {}", hints::describe(error));
+    if output::is_broken_pipe(error) {
+        return ExitCode::SUCCESS;
+    }
+    output::tell(format_args!("exo: error: {}", hints::describe(error)));
     let interrupted = |e: &(dyn std::error::Error + 'static)| {
         e.is::<plugin_runtime::Interrupted>()
             || matches!(

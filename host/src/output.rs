@@ -1,6 +1,38 @@
-//! Rendering rows for people: aligned, left-justified columns.
+//! Writing for people: exo's own lines on stdout and stderr, aligned columns, expiry times, and
+//! untrusted text made safe for a terminal.
+//!
+//! Every write is an error path: a full disk or a closed stdout fails the command with exit
+//! code 1 (quietly when a reader went away), and a stderr that cannot be written is skipped,
+//! never a panic.
 
 use std::io::{self, Write};
+
+/// Writes one line to stdout; its failure is the command's (`cannot write the output: …`).
+pub fn say(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let mut out = io::stdout().lock();
+    out.write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .context("cannot write the output")
+}
+
+/// Writes one line to stderr. When stderr itself cannot be written there is nowhere left to
+/// say so, and the line is dropped.
+pub fn tell(line: std::fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
+}
+
+/// Whether `error` is only a reader that went away (`exo … | head`): that reader's choice,
+/// not a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
 
 /// Writes `rows` under `header` as aligned columns separated by two spaces. The last column
 /// is not padded; a header of empty cells is not printed.

@@ -65,7 +65,9 @@ pub async fn call_plugin<T: Send + 'static>(
         joined = &mut task => joined,
         _ = tokio::signal::ctrl_c() => {
             cancelled.store(true, Ordering::Relaxed);
-            eprintln!("exo: cancelling… (press Ctrl-C again to quit at once)");
+            crate::output::tell(format_args!(
+                "exo: cancelling… (press Ctrl-C again to quit at once)"
+            ));
             tokio::select! {
                 joined = task => joined,
                 _ = tokio::signal::ctrl_c() => std::process::exit(130),

@@ -514,9 +514,11 @@ impl Progress {
             return;
         }
         let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(0.001);
-        eprint!(
+        let _ = write!(
+            io::stderr(),
             "\r{}: {rows} rows, {} pages, {rate:.0} rows/s\x1b[K",
-            self.label, self.pages
+            self.label,
+            self.pages
         );
         self.shown = Some(Instant::now());
     }
@@ -524,7 +526,7 @@ impl Progress {
     /// Clears the line.
     pub fn finish(&mut self) {
         if self.shown.is_some() {
-            eprint!("\r\x1b[K");
+            let _ = write!(io::stderr(), "\r\x1b[K");
         }
     }
 }

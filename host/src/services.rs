@@ -261,7 +261,10 @@ impl HostServices for Services {
 
     fn show_message(&self, message: RStr<'_>) {
         let _ = self.serve("message", || {
-            eprintln!("{}", crate::output::untrusted(message.as_str(), true));
+            crate::output::tell(format_args!(
+                "{}",
+                crate::output::untrusted(message.as_str(), true)
+            ));
             Ok(())
         });
     }

@@ -182,3 +182,63 @@ fn the_token_never_appears_in_any_output_even_at_the_highest_verbosity() {
         "{run:?}"
     );
 }
+
+/// Runs `exo` with stdout or stderr on `/dev/full`; its exit code and the other stream.
+fn on_full_disk(exo: support::Exo, full_stdout: bool) -> (Option<i32>, String) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut command = exo.into_command();
+    if full_stdout {
+        command.stdout(full).stderr(std::process::Stdio::piped());
+    } else {
+        command.stderr(full).stdout(std::process::Stdio::piped());
+    }
+    let output = command.output().unwrap();
+    let other = if full_stdout {
+        output.stderr
+    } else {
+        output.stdout
+    };
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&other).into_owned(),
+    )
+}
+
+#[test]
+fn a_full_disk_on_stdout_or_stderr_is_an_error_never_a_panic() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let token = user_token(3600);
+    let (code, stderr) = on_full_disk(env.exo().args(["--help"]), true);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write the output"), "{stderr}");
+
+    // The connection is stored; only its summary could not be written.
+    let token_file = env.root().join("token.jwt");
+    std::fs::write(&token_file, &token).unwrap();
+    let (code, stderr) = on_full_disk(
+        env.exo()
+            .args(["connect", "-m", "access-token", "--access-token-file"])
+            .arg_path(&token_file),
+        true,
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write the output"), "{stderr}");
+    let (code, stderr) = on_full_disk(env.exo().args(["token"]), true);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the output") && !stderr.contains(&token),
+        "{stderr}"
+    );
+
+    for args in [
+        &["token", "--connection-id", "nope"][..],
+        &["--bogus"],
+        &["-vvv", "connections"],
+    ] {
+        let (code, stdout) = on_full_disk(env.exo().args(args), false);
+        assert!(matches!(code, Some(0..=2)), "{args:?}: {code:?} {stdout}");
+    }
+}

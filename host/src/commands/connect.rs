@@ -87,7 +87,7 @@ pub async fn run(
         tokens,
     })?;
     locked.save()?;
-    println!("{}", summary(&connection, number, expires_on));
+    crate::output::say(format_args!("{}", summary(&connection, number, expires_on)))?;
     Ok(ExitCode::SUCCESS)
 }
 

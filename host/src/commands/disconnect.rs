@@ -23,7 +23,7 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
     };
     let chosen = select::matching(&contents.entries, &args.selection)?;
     if chosen.is_empty() {
-        println!("No connections to disconnect.");
+        crate::output::say(format_args!("No connections to disconnect."))?;
         return Ok(ExitCode::SUCCESS);
     }
     let names: Vec<String> = chosen
@@ -46,7 +46,7 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
         .retain(|e| !ids.contains(&e.connection.id));
     locked.save()?;
     for name in names {
-        println!("Disconnected {name}.");
+        crate::output::say(format_args!("Disconnected {name}."))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -57,16 +57,16 @@ async fn reset(
     args: &DisconnectArgs,
     error: &CacheError,
 ) -> anyhow::Result<ExitCode> {
-    eprintln!("exo: {error}");
+    crate::output::tell(format_args!("exo: {error}"));
     if !args.yes && !confirm("Move the unreadable token cache aside and start a new one?")? {
         bail!("the token cache was left as it is");
     }
     match context.store.move_damaged_aside().await? {
-        Some(aside) => println!(
+        Some(aside) => crate::output::say(format_args!(
             "Moved the unreadable token cache to {}; every connection is gone.",
             aside.display()
-        ),
-        None => println!("No connections to disconnect."),
+        ))?,
+        None => crate::output::say(format_args!("No connections to disconnect."))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -153,7 +153,7 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
             crate::plugin_runtime::let_plugin_calls_stop(std::time::Duration::from_secs(1)).await;
             let _ = lock(&renderer).finish();
             lock(&progress).finish();
-            eprintln!("exo: interrupted");
+            crate::output::tell(format_args!("exo: interrupted"));
             return Ok(ExitCode::from(130));
         }
     };
@@ -178,19 +178,19 @@ fn report(results: &[(String, Outcome)], flushed: std::io::Result<()>, tagged: b
             Err(InvokeError::Output(e)) if broken_pipe(e) => {}
             Err(error) => {
                 failed = true;
-                eprintln!("exo: error: {prefix}{error}");
+                crate::output::tell(format_args!("exo: error: {prefix}{error}"));
             }
         }
         for error in &outcome.reported_errors {
             failed = true;
-            eprintln!("exo: error: {prefix}{error}");
+            crate::output::tell(format_args!("exo: error: {prefix}{error}"));
         }
     }
     if let Err(e) = flushed
         && !broken_pipe(&e)
     {
         failed = true;
-        eprintln!("exo: error: cannot write the output: {e}");
+        crate::output::tell(format_args!("exo: error: cannot write the output: {e}"));
     }
     if tagged {
         let rows: u64 = results
@@ -267,7 +267,7 @@ impl<W: std::io::Write> Runner<'_, W> {
                 } else {
                     String::new()
                 };
-                eprintln!("WARNING: {prefix}{warning}");
+                crate::output::tell(format_args!("WARNING: {prefix}{warning}"));
             }
             reported_errors.extend(
                 page.errors

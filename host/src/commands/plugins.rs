@@ -19,7 +19,7 @@ pub fn run(context: &Context, command: &PluginsCommand) -> anyhow::Result<ExitCo
         PluginsCommand::List { output } => {
             let catalog = loader::load_all(dirs);
             for (path, refusal) in &catalog.refused {
-                eprintln!("exo: refused {}: {refusal}", path.display());
+                crate::output::tell(format_args!("exo: refused {}: {refusal}", path.display()));
             }
             match output {
                 ListFormat::Json => {

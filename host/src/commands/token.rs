@@ -28,9 +28,9 @@ pub async fn run(context: &Context, args: &TokenArgs) -> anyhow::Result<ExitCode
             "tenant": entry.connection.tenant_id,
             "connectionId": entry.connection.id,
         });
-        println!("{json}");
+        crate::output::say(format_args!("{json}"))?;
     } else {
-        println!("{}", entry.tokens.access_token.expose());
+        crate::output::say(format_args!("{}", entry.tokens.access_token.expose()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
