@@ -227,6 +227,8 @@ are exo's options:
                                   property, and failures are reported per connection
   --concurrency N               connections at once with --all-connections [default: 16]
   --max-retries N               retries of a throttled or failed request [default: 5]
+  --max-page-mib N              the largest page exo reads; a larger one fails the command
+                                  [default: 64]
 
 Examples:
   exo Get-Mailbox -ResultSize 10

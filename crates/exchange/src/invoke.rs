@@ -7,7 +7,8 @@
 //!   asks for at most what is still missing. The next page is fetched while the current one is
 //!   handed to the caller, so output overlaps the network; at most two pages are in memory.
 //!   A next link that names a page already fetched fails the listing (it would never end), and
-//!   so does an empty answer other than 204 No Content.
+//!   so do an empty answer other than 204 No Content and a page over `max_page_bytes` (it is
+//!   not read further).
 //! - Failures: a 401 renews the token once and retries; 429 and 503 wait for `Retry-After` (or
 //!   back off exponentially) and retry; 502, 504 and broken connections are retried only for
 //!   cmdlets that merely read, since a lost answer to `New-Mailbox` may hide a mailbox that was
@@ -39,6 +40,9 @@ pub struct Target {
     pub anchor_mailbox: String,
     /// The largest page to ask for (1–1000).
     pub page_size: u32,
+    /// The largest page body accepted, in bytes: a server that sends more is broken or
+    /// hostile, and the listing fails rather than exhaust memory.
+    pub max_page_bytes: u64,
     /// `X-ClientApplication`.
     pub client_application: String,
 }
@@ -148,6 +152,19 @@ pub enum InvokeError {
         /// What is wrong.
         reason: String,
     },
+    /// A page's body was larger than [`Target::max_page_bytes`].
+    #[error(
+        "{cmdlet} failed: page {page} is larger than {limit_mib} MiB; exo stopped reading it \
+         (raise --max-page-mib if Exchange really sends pages this large)"
+    )]
+    PageTooLarge {
+        /// The cmdlet.
+        cmdlet: String,
+        /// The page (1-based).
+        page: u64,
+        /// The limit, in MiB.
+        limit_mib: u64,
+    },
     /// The caller could not take a page (its output failed).
     #[error("cannot write the output: {0}")]
     Output(std::io::Error),
@@ -236,6 +253,20 @@ struct Request<'a, T> {
     limit: Option<u64>,
 }
 
+/// Why one request got no answer to look at.
+enum SendError {
+    /// The request failed (to build, connect, or read).
+    Http(reqwest::Error),
+    /// The body grew past the page limit.
+    TooLarge,
+}
+
+impl From<reqwest::Error> for SendError {
+    fn from(error: reqwest::Error) -> Self {
+        Self::Http(error)
+    }
+}
+
 struct Fetched {
     page: Page,
     next_link: Option<Url>,
@@ -254,7 +285,18 @@ impl<T: TokenSource> Request<'_, T> {
         let mut renewed = false;
         let mut retries = 0;
         loop {
-            let failure = match self.send(&url, &token, page_size).await {
+            let answer = match self.send(&url, &token, page_size).await {
+                Err(SendError::TooLarge) => {
+                    return Err(InvokeError::PageTooLarge {
+                        cmdlet: self.cmdlet.name.clone(),
+                        page,
+                        limit_mib: self.target.max_page_bytes.div_ceil(1 << 20),
+                    });
+                }
+                Err(SendError::Http(error)) => Err(error),
+                Ok(answer) => Ok(answer),
+            };
+            let failure = match answer {
                 Ok((status, _, body)) if status.is_success() => {
                     return self.parse(page, status, &body);
                 }
@@ -338,7 +380,7 @@ impl<T: TokenSource> Request<'_, T> {
         url: &Url,
         token: &str,
         page_size: u64,
-    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), reqwest::Error> {
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), SendError> {
         tracing::debug!(target: "exchange", "→ POST {url} ({}, request {})", self.cmdlet.name, self.request_id);
         tracing::trace!(target: "exchange", "→ {}", redacted_parameters(self.cmdlet));
         let started = std::time::Instant::now();
@@ -361,7 +403,21 @@ impl<T: TokenSource> Request<'_, T> {
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await?;
+        let limit = self.target.max_page_bytes;
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(SendError::TooLarge);
+        }
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(SendError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
         tracing::debug!(
             target: "exchange",
             "← {status} ({} bytes) in {} ms",

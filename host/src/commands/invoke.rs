@@ -64,6 +64,10 @@ struct InvokeOptions {
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
     max_retries: u32,
 
+    /// The largest page exo reads, in MiB (Exchange's pages are a few MiB at most)
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_page_mib: u64,
+
     /// Say more on stderr (counted before parsing; accepted here too)
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -77,6 +81,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "prefix",
     "concurrency",
     "max-retries",
+    "max-page-mib",
     "plugin-dir",
 ];
 /// exo's long options without a value.
@@ -137,6 +142,7 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
         policy,
         renderer: &renderer,
         progress: &progress,
+        max_page_mib: options.max_page_mib,
     };
     let work = futures_util::stream::iter(targets.entries.iter().copied().zip(labels))
         .map(|(entry, label)| {
@@ -226,6 +232,7 @@ struct Runner<'a, W: std::io::Write> {
     policy: RetryPolicy,
     renderer: &'a Mutex<Renderer<W>>,
     progress: &'a Mutex<Progress>,
+    max_page_mib: u64,
 }
 
 impl<W: std::io::Write> Runner<'_, W> {
@@ -250,6 +257,7 @@ impl<W: std::io::Write> Runner<'_, W> {
             connection_id: connection.id,
             anchor_mailbox,
             page_size: connection.page_size,
+            max_page_bytes: self.max_page_mib << 20,
             client_application: concat!("exo/", env!("CARGO_PKG_VERSION")).to_owned(),
         };
         let tokens = ConnectionTokens::new(

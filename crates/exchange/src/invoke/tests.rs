@@ -85,6 +85,7 @@ fn urls_and_anchors_follow_the_reference_module() {
         connection_id: Uuid::nil(),
         anchor_mailbox: String::new(),
         page_size: 1000,
+        max_page_bytes: 1 << 20,
         client_application: "exo".into(),
     };
     assert_eq!(
@@ -142,7 +143,8 @@ fn secret_looking_parameters_are_hidden_in_logs() {
 
 /// A broken Exchange on loopback (plain HTTP, which `next_url` allows for the connection's own
 /// host): it answers the n-th request with the n-th of `answers` (status, body), the last one
-/// again after that, and counts the requests.
+/// again after that, and counts the requests. A body starting with `UNSIZED:` is sent without
+/// a length, ending when the connection closes.
 fn broken_exchange(
     answers: Vec<(u16, String)>,
 ) -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
@@ -168,11 +170,18 @@ fn broken_exchange(
             let _ = reader.read_exact(&mut body);
             let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let (status, body) = &answers[n.min(answers.len() - 1)];
-            let _ = write!(
-                reader.get_mut(),
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            let stream = reader.get_mut();
+            let _ = match body.strip_prefix("UNSIZED:") {
+                Some(body) => write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{body}"
+                ),
+                None => write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+            };
         }
     });
     (url, count)
@@ -193,6 +202,7 @@ fn target(exchange: Url) -> Target {
         connection_id: Uuid::new_v4(),
         anchor_mailbox: "UPN:admin@contoso.onmicrosoft.com".to_owned(),
         page_size: 1000,
+        max_page_bytes: 1 << 20,
         client_application: "exo-test".to_owned(),
     }
 }
@@ -264,4 +274,25 @@ async fn a_request_exo_cannot_build_fails_at_once_instead_of_being_retried() {
         "{error}"
     );
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_page_larger_than_the_limit_fails_without_being_read_whole() {
+    let huge = format!(r#"{{"value":["{}"]}}"#, "x".repeat(3 << 20));
+    for body in [huge.clone(), format!("UNSIZED:{huge}")] {
+        let (exchange, _) = broken_exchange(vec![(200, body)]);
+        let error = run_against(exchange).await.0.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                InvokeError::PageTooLarge {
+                    page: 1,
+                    limit_mib: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("--max-page-mib"), "{error}");
+    }
 }
