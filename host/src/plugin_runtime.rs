@@ -176,7 +176,22 @@ pub enum GrantError {
         /// Why.
         reason: &'static str,
     },
+    /// The grant's expiry is not a time exo can hold.
+    #[error(
+        "the {method} plugin returned an expiry exo cannot use ({expires_on}): it must be after \
+         1970 and before the year 10000"
+    )]
+    Expiry {
+        /// The plugin.
+        method: String,
+        /// The expiry it gave, in seconds since the Unix epoch.
+        expires_on: i64,
+    },
 }
+
+/// The latest expiry exo accepts: the last second of the year 9999, the end of what a
+/// timestamp can be printed as.
+const LATEST_EXPIRY: i64 = 253_402_300_799;
 
 /// The tokens of a fresh grant of `method`'s plugin; its state is checked first: a JSON object
 /// of at most 16 KiB with nothing shaped like a token in it.
@@ -200,6 +215,12 @@ pub fn tokens_of(method: &str, grant: &TokenGrant) -> Result<Tokens, GrantError>
                 "it holds something shaped like a token or a private key",
             ));
         }
+    }
+    if !(1..=LATEST_EXPIRY).contains(&grant.expires_on) {
+        return Err(GrantError::Expiry {
+            method: method.to_owned(),
+            expires_on: grant.expires_on,
+        });
     }
     let secret = |s: &ROption<RString>| s.as_ref().map(|s| Secret::new(s.as_str())).into_option();
     Ok(Tokens {

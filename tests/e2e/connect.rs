@@ -242,3 +242,27 @@ fn a_full_disk_on_stdout_or_stderr_is_an_error_never_a_panic() {
         assert!(matches!(code, Some(0..=2)), "{args:?}: {code:?} {stdout}");
     }
 }
+
+#[test]
+fn an_expiry_outside_any_real_time_is_refused_at_connect_never_a_panic_later() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    for exp in [i64::MIN, i64::MAX, 0] {
+        let token = unsigned_jwt(&json!({
+            "aud": "https://outlook.office365.com", "tid": TENANT,
+            "upn": "admin@contoso.onmicrosoft.com", "exp": exp,
+        }));
+        let run = env
+            .exo()
+            .args(["connect", "-m", "access-token", "--access-token-file", "-"])
+            .stdin(token)
+            .run()
+            .fails_with(1);
+        assert!(
+            run.stderr.contains("has no usable expiry"),
+            "{exp}: {}",
+            run.stderr
+        );
+    }
+    let none = env.exo().args(["connections", "-o", "json"]).run().success();
+    assert_eq!(none.stdout.trim(), "[]", "nothing was stored");
+}

@@ -83,9 +83,11 @@ impl Claims {
         }
     }
 
-    /// `exp`, seconds since the Unix epoch.
+    /// `exp`, seconds since the Unix epoch; none when it is missing or outside 1970 to the
+    /// year 9999 (a value no real token carries, and one that would overflow date arithmetic).
     pub fn expires_on(&self) -> Option<i64> {
         self.integer("exp")
+            .filter(|exp| (1..=253_402_300_799).contains(exp))
     }
 
     /// `tid`, the tenant id.

@@ -90,7 +90,7 @@ fn grant_from(request: &Request<'_>, now: i64) -> Result<Grant, Error> {
     let claims = claims::decode_unverified(token)?;
     let expires_on = claims
         .expires_on()
-        .ok_or_else(|| Error::invalid_input("the access token has no expiry (exp claim)"))?;
+        .ok_or_else(|| Error::invalid_input("the access token has no usable expiry (exp claim)"))?;
     // Only an expired token is refused: renewing ahead of expiry is the session core's job.
     if expires_on <= now {
         let ago = now - expires_on;

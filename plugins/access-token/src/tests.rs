@@ -69,8 +69,10 @@ fn bad_tokens_are_refused_with_a_reason() {
         (Some("garbage".to_owned()), "not a well-formed JWT"),
         (
             Some(jwt(r#"{"aud":"https://outlook.office365.com"}"#)),
-            "has no expiry",
+            "has no usable expiry",
         ),
+        (Some(user_token(i64::MIN)), "has no usable expiry"),
+        (Some(user_token(i64::MAX)), "has no usable expiry"),
         (Some(user_token(NOW - 600)), "expired 10 min ago"),
         (Some(user_token(NOW - 30)), "expired 30 s ago"),
         (
