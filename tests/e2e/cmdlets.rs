@@ -721,3 +721,21 @@ fn csv_cells_a_spreadsheet_would_run_are_guarded_unless_asked() {
         format!("Alias,DisplayName\nformula,{}\n", quoted(formula))
     );
 }
+
+#[test]
+fn a_hashtable_nested_thousands_deep_is_refused_with_a_reason_not_a_crash() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    let deep = format!("{}1{}", "@{a=".repeat(5000), "}".repeat(5000));
+    let run = sb
+        .exo()
+        .args(["Set-Mailbox", "-Identity", "alice", "-Extra"])
+        .args([deep])
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("nest more than 16 deep"),
+        "{}",
+        run.stderr
+    );
+}

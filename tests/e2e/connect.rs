@@ -263,6 +263,10 @@ fn an_expiry_outside_any_real_time_is_refused_at_connect_never_a_panic_later() {
             run.stderr
         );
     }
-    let none = env.exo().args(["connections", "-o", "json"]).run().success();
+    let none = env
+        .exo()
+        .args(["connections", "-o", "json"])
+        .run()
+        .success();
     assert_eq!(none.stdout.trim(), "[]", "nothing was stored");
 }

@@ -82,7 +82,7 @@ impl Cmdlet {
                 None => words.next_if(|next| !is_parameter(next)).cloned(),
             };
             let value = match text {
-                Some(text) => parse_value(&text).map_err(|reason| ArgError::BadValue {
+                Some(text) => parse_value(&text, 0).map_err(|reason| ArgError::BadValue {
                     parameter: parameter.to_owned(),
                     reason,
                 })?,
@@ -144,14 +144,22 @@ fn is_parameter(word: &str) -> bool {
         .is_some_and(|s| s.starts_with(|c: char| c.is_ascii_alphabetic()))
 }
 
-/// Parses one value.
-fn parse_value(text: &str) -> Result<Value, String> {
+/// How deep hashtables may nest in one value; Exchange's parameters use one or two levels.
+const MAX_NESTING: usize = 16;
+
+/// Parses one value, `depth` hashtables deep.
+fn parse_value(text: &str, depth: usize) -> Result<Value, String> {
     let text = text.trim();
     if let Some(inner) = text.strip_prefix("@{") {
+        if depth >= MAX_NESTING {
+            return Err(format!(
+                "hashtables nest more than {MAX_NESTING} deep; no Exchange parameter needs that"
+            ));
+        }
         let inner = inner
             .strip_suffix('}')
             .ok_or("a hashtable @{…} is not closed")?;
-        return parse_hashtable(inner);
+        return parse_hashtable(inner, depth + 1);
     }
     if let Some(inner) = text.strip_prefix("@(") {
         let inner = inner.strip_suffix(')').ok_or("a list @(…) is not closed")?;
@@ -174,8 +182,8 @@ fn parse_value(text: &str) -> Result<Value, String> {
     Ok(scalar(text))
 }
 
-/// `Add="x";Remove="y","z"` → a GenericHashTable.
-fn parse_hashtable(inner: &str) -> Result<Value, String> {
+/// `Add="x";Remove="y","z"` → a GenericHashTable, `depth` hashtables deep.
+fn parse_hashtable(inner: &str, depth: usize) -> Result<Value, String> {
     let mut table = Map::new();
     table.insert(
         "@odata.type".into(),
@@ -192,7 +200,7 @@ fn parse_hashtable(inner: &str) -> Result<Value, String> {
         if key.is_empty() {
             return Err(format!("'{entry}' has no key"));
         }
-        table.insert(key.to_owned(), parse_value(value)?);
+        table.insert(key.to_owned(), parse_value(value, depth)?);
     }
     Ok(Value::Object(table))
 }

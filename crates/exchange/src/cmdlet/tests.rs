@@ -152,3 +152,18 @@ fn the_envelope_and_the_verb_are_derived_from_the_cmdlet() {
             .is_idempotent()
     );
 }
+
+#[test]
+fn hashtables_nest_sixteen_deep_and_no_deeper() {
+    let nested = |depth: usize| format!("{}1{}", "@{a=".repeat(depth), "}".repeat(depth));
+    let deepest = Cmdlet::parse("Set-Thing", &["-X".into(), nested(16)]).unwrap();
+    assert_eq!(
+        deepest.parameter("X").unwrap().pointer(&"/a".repeat(16)),
+        Some(&json!(1))
+    );
+    let error = Cmdlet::parse("Set-Thing", &["-X".into(), nested(17)]).unwrap_err();
+    assert!(
+        error.to_string().contains("nest more than 16 deep"),
+        "{error}"
+    );
+}
