@@ -413,7 +413,12 @@ fn escape_controls(text: &str) -> String {
 /// against CSV injection); numbers such as `-5` are left alone.
 fn formula_guarded(text: String) -> String {
     let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && text.parse::<f64>().is_err() {
+    // A plain number (digits, sign, point, exponent): not `-inf` or `+NaN`, which Rust parses.
+    let number = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+        && text.parse::<f64>().is_ok();
+    if risky && !number {
         format!("'{text}")
     } else {
         text
