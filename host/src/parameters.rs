@@ -174,6 +174,7 @@ fn checked(kind: ValueKind, value: &str) -> anyhow::Result<String> {
 
 /// A value for an error message: control characters escaped, long values cut.
 fn shown(value: &str) -> String {
+    let value = session::environment::without_userinfo(value);
     let escaped: String = value.chars().flat_map(char::escape_debug).collect();
     if escaped.chars().count() > 80 {
         escaped.chars().take(80).collect::<String>() + "…"
@@ -238,22 +239,16 @@ fn missing(spec: &ParameterSpec, env_var: Option<&str>) -> String {
 /// Reads a secret file: at most 64 KiB of UTF-8 text with one trailing line break removed and
 /// checked by kind, or, for bytes, at most 1 MiB as they are.
 fn read_secret_file(path: &Path, kind: ValueKind) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    // Someone who passes the secret itself where a path belongs must not see it echoed: a
-    // path that does not exist, or that looks like a token, is never shown.
-    let shown = if crate::http::looks_like_secret(&path.to_string_lossy()) {
-        "given (which looks like a token, not a path: pass the path of a file that holds it)"
-            .to_owned()
-    } else {
-        path.display().to_string()
-    };
+    // Someone who passes the secret itself where a path belongs must not see it echoed, so
+    // the path is never shown (the caller names the option).
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => anyhow::anyhow!(
             "the secret file given does not exist (pass the path of a file that holds the \
              secret, never the secret itself)"
         ),
-        _ => anyhow::Error::new(e).context(format!("cannot read the secret file {shown}")),
+        _ => anyhow::Error::new(e).context("cannot read the secret file given"),
     })?;
-    read_secret(file, kind).with_context(|| format!("cannot use the secret file {shown}"))
+    read_secret(file, kind).context("cannot use the secret file given")
 }
 
 fn read_secret(reader: impl std::io::Read, kind: ValueKind) -> anyhow::Result<Zeroizing<Vec<u8>>> {

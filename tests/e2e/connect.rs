@@ -17,6 +17,13 @@ fn user_token(expires_in: i64) -> String {
     }))
 }
 
+/// `exo connect -m access-token` reading `token` from stdin.
+fn connect_from_stdin(env: &TestEnv, token: String) -> support::Exo {
+    env.exo()
+        .args(["connect", "-m", "access-token", "--access-token-file", "-"])
+        .stdin(token)
+}
+
 fn assert_connected(run: &Run) {
     let expected = format!(" to O365Default as admin@contoso.onmicrosoft.com (tenant {TENANT})");
     assert!(
@@ -40,11 +47,7 @@ fn the_token_comes_from_a_file_stdin_or_the_environment() {
         .run();
     assert_connected(&from_file.success());
 
-    let from_stdin = env
-        .exo()
-        .args(["connect", "-m", "access-token", "--access-token-file", "-"])
-        .stdin(token.clone())
-        .run();
+    let from_stdin = connect_from_stdin(&env, token.clone()).run();
     assert_connected(&from_stdin.success());
 
     let from_env = env
@@ -75,12 +78,9 @@ fn a_secret_on_the_command_line_is_refused_without_echoing_it() {
 #[test]
 fn a_password_in_the_connection_uri_is_refused_without_echoing_it_and_nothing_is_stored() {
     let env = TestEnv::with_plugins(&["access-token"]);
-    let run = env
-        .exo()
-        .args(["connect", "-m", "access-token", "--access-token-file", "-"])
+    let run = connect_from_stdin(&env, user_token(3600))
         .args(["--connection-uri", "https://admin:Hunter2@127.0.0.1:9/"])
         .args(["-vvv"])
-        .stdin(user_token(3600))
         .run()
         .fails_with(1);
     assert!(
@@ -251,12 +251,7 @@ fn an_expiry_outside_any_real_time_is_refused_at_connect_never_a_panic_later() {
             "aud": "https://outlook.office365.com", "tid": TENANT,
             "upn": "admin@contoso.onmicrosoft.com", "exp": exp,
         }));
-        let run = env
-            .exo()
-            .args(["connect", "-m", "access-token", "--access-token-file", "-"])
-            .stdin(token)
-            .run()
-            .fails_with(1);
+        let run = connect_from_stdin(&env, token).run().fails_with(1);
         assert!(
             run.stderr.contains("has no usable expiry"),
             "{exp}: {}",
@@ -269,4 +264,31 @@ fn an_expiry_outside_any_real_time_is_refused_at_connect_never_a_panic_later() {
         .run()
         .success();
     assert_eq!(none.stdout.trim(), "[]", "nothing was stored");
+}
+
+#[test]
+fn a_tenant_that_could_leave_the_request_path_is_refused_and_escaped() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let token = unsigned_jwt(&json!({
+        "aud": "https://outlook.office365.com", "tid": "../etc\u{1b}[31mRED",
+        "upn": "admin@contoso.onmicrosoft.com", "exp": now() + 3600,
+    }));
+    let run = connect_from_stdin(&env, token).run().fails_with(1);
+    assert!(
+        run.stderr
+            .contains("is neither a tenant GUID nor a domain name"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+    let run = connect_from_stdin(&env, user_token(3600))
+        .args(["--organization", "../etc"])
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("--organization ../etc is neither a tenant GUID nor a domain name"),
+        "{}",
+        run.stderr
+    );
 }

@@ -184,6 +184,31 @@ pub enum ConnectionError {
     /// The token names no tenant and none was given.
     #[error("the token names no tenant (no tid claim) and no organization was given")]
     NoTenant,
+    /// A tenant that is neither a GUID nor a domain name: it would end up in request paths.
+    #[error("the {what} {shown} is neither a tenant GUID nor a domain name", shown = .value.escape_debug())]
+    BadTenant {
+        /// Where it came from: "token's tenant (tid)", "organization", "delegated organization".
+        what: &'static str,
+        /// What was given.
+        value: String,
+    },
+}
+
+/// Whether `text` can name a tenant in a URL path: a GUID, or a DNS name of letters, digits
+/// and hyphens in dot-separated labels (`contoso.onmicrosoft.com`).
+pub fn is_tenant_name(text: &str) -> bool {
+    if Uuid::try_parse(text).is_ok() {
+        return true;
+    }
+    text.len() <= 253
+        && text.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 impl NewConnection {
@@ -195,6 +220,21 @@ impl NewConnection {
         } else {
             signed_in.tenant_id
         };
+        for (what, value) in [
+            ("token's tenant (tid)", Some(&tenant_id)),
+            ("organization", self.organization.as_ref()),
+            (
+                "delegated organization",
+                self.delegated_organization.as_ref(),
+            ),
+        ] {
+            if let Some(value) = value.filter(|value| !is_tenant_name(value)) {
+                return Err(ConnectionError::BadTenant {
+                    what,
+                    value: value.clone(),
+                });
+            }
+        }
         Ok(Connection {
             id: Uuid::new_v4(),
             number: 0,

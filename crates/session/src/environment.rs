@@ -182,6 +182,13 @@ pub enum EnvironmentError {
         /// Why it is refused.
         reason: String,
     },
+    /// `--organization` that is neither a GUID nor a domain name.
+    #[error(
+        "--organization {shown} is neither a tenant GUID nor a domain name \
+         (contoso.onmicrosoft.com)",
+        shown = .0.escape_debug()
+    )]
+    BadOrganization(String),
     /// `--ca-file` with the sandbox, which is trusted through its own CA only.
     #[error(
         "--ca-file does not apply to --environment sandbox: exo trusts only the sandbox's own CA \
@@ -233,6 +240,9 @@ pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError>
         strip_legacy_path(&mut exchange);
     }
     let tenant = options.organization.as_deref().unwrap_or("organizations");
+    if !crate::connection::is_tenant_name(tenant) {
+        return Err(EnvironmentError::BadOrganization(tenant.to_owned()));
+    }
     let authority = match &options.authority_uri {
         Some(uri) => {
             let mut url = https_url("--authority-uri", uri)?;
@@ -295,10 +305,26 @@ fn parse_static(url: &'static str) -> Url {
     Url::parse(url).expect("the environment table holds valid URLs")
 }
 
+/// `text` with any `user:password@` in its authority removed, parsed or not: what an error
+/// may show of a URL someone typed.
+pub fn without_userinfo(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.to_owned();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &text[..start], &text[start + at + 1..]),
+        None => text.to_owned(),
+    }
+}
+
 fn https_url(option: &'static str, value: &str) -> Result<Url, EnvironmentError> {
+    // Every error shows the URL without credentials, whatever else is wrong with it.
     let invalid = |reason: String| EnvironmentError::InvalidUri {
         option,
-        value: value.to_owned(),
+        value: without_userinfo(value),
         reason,
     };
     let url = Url::parse(value).map_err(|e| invalid(e.to_string()))?;
@@ -309,17 +335,9 @@ fn https_url(option: &'static str, value: &str) -> Result<Url, EnvironmentError>
         return Err(invalid("a query or fragment is not allowed here".into()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        // Never echo the credentials back: show the URL without them.
-        let mut shown = url.clone();
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
-        return Err(EnvironmentError::InvalidUri {
-            option,
-            value: shown.into(),
-            reason: "a user name or password in the URL is not allowed (exo signs in with \
-                     --method)"
-                .into(),
-        });
+        return Err(invalid(
+            "a user name or password in the URL is not allowed (exo signs in with --method)".into(),
+        ));
     }
     Ok(url)
 }

@@ -215,3 +215,58 @@ fn a_discovery_file_that_names_another_machine_or_plain_http_is_refused() {
         }
     }
 }
+
+#[test]
+fn an_organization_that_is_not_a_tenant_name_is_refused() {
+    for organization in ["../etc", "contoso.com/x", "a\u{1b}[31m", "", "-bad.com"] {
+        let error = resolve(&EndpointOptions {
+            organization: Some(organization.into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("is neither a tenant GUID nor a domain name")
+                && !error.contains('\u{1b}'),
+            "{organization:?}: {error}"
+        );
+    }
+    for organization in [
+        "contoso.onmicrosoft.com",
+        "6f9c0e6c-3f7b-4f8f-9d0a-1c2b3d4e5f60",
+        "xn--bcher-kva.example",
+    ] {
+        resolve(&EndpointOptions {
+            organization: Some(organization.into()),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn no_error_about_a_uri_shows_its_credentials() {
+    for uri in [
+        "https://admin:Hunter2@outlook.office365.com/",
+        "http://admin:Hunter2@outlook.office365.com/",
+        "https://admin:Hunter2@outlook.office365.com/?x=1",
+        "https://admin:Hunter2@outlook.office365.com/#f",
+        "https://admin:Hunter2@[::1/",
+        "ftp://admin:Hunter2@host",
+    ] {
+        let error = resolve(&EndpointOptions {
+            connection_uri: Some(uri.into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            !error.contains("Hunter2") && !error.contains("admin"),
+            "{uri}: {error}"
+        );
+    }
+    assert_eq!(
+        without_userinfo("https://a:b@c@host:1/p@q?r@s"),
+        "https://host:1/p@q?r@s"
+    );
+}
