@@ -266,24 +266,29 @@ impl<W: Write> Renderer<W> {
         let print_header = self.columns.is_none();
         let columns = self.columns_for(first);
         if print_header {
-            let header: Vec<String> = columns.iter().map(|(name, _)| csv_field(name)).collect();
+            let header: Vec<String> = columns
+                .iter()
+                .map(|(name, _)| self.csv_cell(name.clone()))
+                .collect();
             writeln!(self.out, "{}", header.join(","))?;
         }
         for row in rows {
             let fields: Vec<String> = columns
                 .iter()
-                .map(|(name, _)| {
-                    let text = cell(row.get(name), CellStyle::Csv);
-                    if self.csv_formulas {
-                        csv_field(&text)
-                    } else {
-                        csv_field(&formula_guarded(text))
-                    }
-                })
+                .map(|(name, _)| self.csv_cell(cell(row.get(name), CellStyle::Csv)))
                 .collect();
             writeln!(self.out, "{}", fields.join(","))?;
         }
         Ok(())
+    }
+
+    /// A CSV cell (header or value), guarded against formulas unless asked not to.
+    fn csv_cell(&self, text: String) -> String {
+        if self.csv_formulas {
+            csv_field(&text)
+        } else {
+            csv_field(&formula_guarded(text))
+        }
     }
 
     fn write_list(&mut self, rows: &[Row]) -> io::Result<()> {

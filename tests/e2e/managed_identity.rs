@@ -214,17 +214,17 @@ fn a_token_for_another_identity_or_with_an_absurd_expiry_is_refused() {
     let sb = SandboxEnv::start(|_| {});
     sb.env
         .install("managed-identity", &sb.env.bundled_plugins());
-    let claims = |appid: &str| {
+    let claims = |appid: &str, expires_in: i64| {
         serde_json::json!({
             "aud": "https://outlook.office365.com",
             "tid": "9188040d-6c67-4c5b-b112-36a304b66dad",
             "appid": appid,
             "oid": USER_ASSIGNED_OBJECT,
             "roles": ["Exchange.ManageAsApp"],
-            "exp": support::now() + 3600,
+            "exp": support::now() + expires_in,
         })
     };
-    let other = support::unsigned_jwt(&claims("11111111-2222-3333-4444-555555555555"));
+    let other = support::unsigned_jwt(&claims("11111111-2222-3333-4444-555555555555", 3600));
     let body = serde_json::json!({ "access_token": other, "expires_in": 3600 }).to_string();
     let run = connect(&sb)
         .env("EXO_IMDS_ENDPOINT", answering(body))
@@ -243,14 +243,20 @@ fn a_token_for_another_identity_or_with_an_absurd_expiry_is_refused() {
         run.stderr
     );
 
-    let right = support::unsigned_jwt(&claims(USER_ASSIGNED_CLIENT));
-    for expiry in [
-        serde_json::json!({ "expires_in": i64::MAX }),
-        serde_json::json!({ "expires_on": support::now() + 20 * 365 * 24 * 3600 }),
-        serde_json::json!({ "expires_in": -5 }),
+    let twenty_years = 20 * 365 * 24 * 3600;
+    for (token_lifetime, expiry) in [
+        (3600, serde_json::json!({ "expires_in": i64::MAX })),
+        (
+            twenty_years,
+            serde_json::json!({ "expires_on": support::now() + twenty_years }),
+        ),
+        (3600, serde_json::json!({ "expires_in": -5 })),
+        // The answer says an hour, but the token itself has expired.
+        (-60, serde_json::json!({ "expires_in": 3600 })),
     ] {
+        let token = support::unsigned_jwt(&claims(USER_ASSIGNED_CLIENT, token_lifetime));
         let mut body = expiry.as_object().unwrap().clone();
-        body.insert("access_token".into(), right.clone().into());
+        body.insert("access_token".into(), token.into());
         let run = connect(&sb)
             .env(
                 "EXO_IMDS_ENDPOINT",

@@ -197,6 +197,7 @@ pub async fn invoke(
     let mut summary = Summary::default();
     // Every page's URL: a server whose next link names one of them would loop forever.
     let mut fetched_urls = std::collections::HashSet::from([url.clone()]);
+    let mut empty_in_a_row = 0;
     let mut fetched = request.fetch(url, 1, 0).await?;
     loop {
         summary.pages += 1;
@@ -209,14 +210,29 @@ pub async fn invoke(
         let more = request.limit.is_none_or(|limit| summary.rows < limit);
         match fetched.next_link.filter(|_| more) {
             Some(next) => {
-                if !fetched_urls.insert(next.clone()) {
+                // What is sent: reqwest drops a fragment, so `#1`, `#2`… name one page.
+                let mut sent = next.clone();
+                sent.set_fragment(None);
+                empty_in_a_row = if page.rows.is_empty() {
+                    empty_in_a_row + 1
+                } else {
+                    0
+                };
+                let endless = if empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW {
+                    Some("over 100 empty pages in a row link to more (the listing might never end)")
+                } else if !fetched_urls.insert(sent) {
+                    Some(
+                        "@odata.nextLink names a page already fetched (the listing would never end)",
+                    )
+                } else {
+                    None
+                };
+                if let Some(reason) = endless {
                     on_page(page).map_err(InvokeError::Output)?;
                     return Err(InvokeError::Malformed {
                         cmdlet: cmdlet.name.clone(),
                         page: summary.pages,
-                        reason: "@odata.nextLink names a page already fetched (the listing would \
-                                 never end)"
-                            .to_owned(),
+                        reason: reason.to_owned(),
                     });
                 }
                 // The output of this page overlaps the fetch of the next; when the output fails,
@@ -252,6 +268,13 @@ struct Request<'a, T> {
     request_id: Uuid,
     limit: Option<u64>,
 }
+
+/// Empty pages in a row that may still link to another: a server may skip over filtered-out
+/// rows, but not forever.
+const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 100;
+
+/// The most of an error answer that is read.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
 
 /// Why one request got no answer to look at.
 enum SendError {
@@ -403,20 +426,31 @@ impl<T: TokenSource> Request<'_, T> {
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let limit = self.target.max_page_bytes;
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
-        {
-            return Err(SendError::TooLarge);
-        }
         let mut response = response;
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if (body.len() + chunk.len()) as u64 > limit {
+        if status.is_success() {
+            let limit = self.target.max_page_bytes;
+            if response
+                .content_length()
+                .is_some_and(|length| length > limit)
+            {
                 return Err(SendError::TooLarge);
             }
-            body.extend_from_slice(&chunk);
+            while let Some(chunk) = response.chunk().await? {
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(SendError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        } else {
+            // An error's message is in its first bytes; the rest is not read.
+            while let Some(chunk) = response.chunk().await? {
+                let room = MAX_ERROR_BYTES.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= MAX_ERROR_BYTES {
+                    break;
+                }
+            }
         }
         tracing::debug!(
             target: "exchange",

@@ -197,7 +197,7 @@ fn rows_that_are_not_objects_are_shown_as_a_value_and_csv_columns_come_from_the_
 
 #[test]
 fn csv_cells_a_spreadsheet_would_run_get_a_leading_quote_but_numbers_do_not() {
-    let row = r#"{"A":"=1+1","B":"+x","C":"-x","D":"@SUM(A1)","E":"\tx","F":-5,"G":"-2.5","H":"plain","I":"-inf","J":"+NaN"}"#;
+    let row = r#"{"A":"=1+1","B":"+x","C":"-x","D":"@SUM(A1)","E":"\tx","F":-5,"G":"-2.5","H":"plain","I":"-inf","J":"+NaN","=cmd":1}"#;
     render(
         Format::Csv,
         "Get-Thing",
@@ -205,8 +205,8 @@ fn csv_cells_a_spreadsheet_would_run_get_a_leading_quote_but_numbers_do_not() {
         false,
         &[&[row]],
         expect![[r#"
-        A,B,C,D,E,F,G,H,I,J
-        '=1+1,'+x,'-x,'@SUM(A1),'	x,-5,-2.5,plain,'-inf,'+NaN
+        A,B,C,D,E,F,G,H,I,J,'=cmd
+        '=1+1,'+x,'-x,'@SUM(A1),'	x,-5,-2.5,plain,'-inf,'+NaN,1
     "#]],
     );
 }

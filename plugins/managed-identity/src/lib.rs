@@ -240,21 +240,23 @@ fn verify_identity(claims: &claims::Claims, chosen: (IdKind, &str)) -> Result<()
         IdKind::Object => claims.string("oid"),
         IdKind::Resource => claims.string("xms_mirid"),
     };
-    match found {
-        Some(found) if !found.eq_ignore_ascii_case(id) => Err(Error::authentication_failed(
-            "another identity",
-            format!(
-                "asked for the managed identity with {} {id}, but the token is for {}",
-                kind.describe(),
-                found
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect::<String>()
-            ),
-        )),
-        _ => Ok(()),
+    // A token that does not say whose it is cannot be shown to be the one asked for.
+    let found = found.unwrap_or("an identity it does not name");
+    if found.eq_ignore_ascii_case(id) {
+        return Ok(());
     }
+    Err(Error::authentication_failed(
+        "another identity",
+        format!(
+            "asked for the managed identity with {} {id}, but the token is for {}",
+            kind.describe(),
+            found
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        ),
+    ))
 }
 
 /// One token request to `source`, retried when throttled or failing; the JSON answer.
@@ -512,8 +514,8 @@ fn grant(
     let latest = now.saturating_add(TEN_YEARS);
     let expires_on = number("expires_on")
         .or_else(|| number("expires_in").and_then(|seconds| now.checked_add(seconds)))
-        .filter(|expiry| *expiry > now && *expiry <= latest)
         .map(|expiry| claims.expires_on().map_or(expiry, |exp| expiry.min(exp)))
+        .filter(|expiry| *expiry > now && *expiry <= latest)
         .ok_or_else(|| {
             Error::network(format!("{} answered without a valid expiry", source.name()))
         })?;

@@ -296,3 +296,57 @@ async fn a_page_larger_than_the_limit_fails_without_being_read_whole() {
         assert!(error.to_string().contains("--max-page-mib"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn next_links_that_differ_only_in_fragment_or_lead_to_endless_empty_pages_fail() {
+    let link = |n: usize, fragment: &str| {
+        format!("adminapi/beta/contoso.onmicrosoft.com/InvokeCommand?$skiptoken={n}{fragment}")
+    };
+    let (exchange, requests) = broken_exchange(vec![
+        (
+            200,
+            format!(
+                r#"{{"value":[{{"a":1}}],"@odata.nextLink":"{}"}}"#,
+                link(2, "#1")
+            ),
+        ),
+        (
+            200,
+            format!(
+                r#"{{"value":[{{"a":1}}],"@odata.nextLink":"{}"}}"#,
+                link(2, "#2")
+            ),
+        ),
+    ]);
+    let error = run_against(exchange).await.0.unwrap_err().to_string();
+    assert!(error.contains("names a page already fetched"), "{error}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    let empty_pages = (0..200)
+        .map(|n| {
+            (
+                200,
+                format!(r#"{{"value":[],"@odata.nextLink":"{}"}}"#, link(n, "")),
+            )
+        })
+        .collect();
+    let (exchange, requests) = broken_exchange(empty_pages);
+    let error = run_against(exchange).await.0.unwrap_err().to_string();
+    assert!(error.contains("over 100 empty pages in a row"), "{error}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 101);
+}
+
+#[tokio::test]
+async fn a_huge_error_answer_is_read_only_as_far_as_its_message() {
+    let message = format!(
+        r#"{{"error":{{"code":"BadRequest","message":"no such parameter"}}}}{}"#,
+        " ".repeat(3 << 20)
+    );
+    let (exchange, _) = broken_exchange(vec![(400, message)]);
+    let error = run_against(exchange).await.0.unwrap_err();
+    assert!(
+        !matches!(error, InvokeError::PageTooLarge { .. })
+            && error.to_string().contains("no such parameter"),
+        "{error}"
+    );
+}
