@@ -217,6 +217,8 @@ are exo's options:
   --output table|json|csv|list  [default: table on a terminal, NDJSON (one JSON object per line)
                                   when piped]
   --property A,B,C              only these properties, in this order
+  --secret NAME=SOURCE          a secret cmdlet parameter, read from file:PATH, env:VARIABLE or
+                                  - (stdin), never the command line; hidden in logs (repeatable)
   --csv-formulas                with --output csv, write cells starting with = + - @ as they are
                                   (by default they get a leading ' so that a spreadsheet does not
                                   run them as formulas)

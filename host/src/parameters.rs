@@ -215,6 +215,26 @@ pub fn reread(sources: &[MethodParameter]) -> Resolved {
 }
 
 /// A value from environment variable `var`: base64 for bytes, else text checked by kind.
+/// A cmdlet's secret parameter from `--secret NAME=SOURCE`: `file:PATH`, `env:VARIABLE`, or
+/// `-` for stdin (text, one trailing line break removed); never the value itself.
+pub fn read_cmdlet_secret(source: &str) -> anyhow::Result<Zeroizing<String>> {
+    let bytes = if source == "-" {
+        read_secret(std::io::stdin().lock(), ValueKind::Text)
+            .context("cannot read the secret from stdin")?
+    } else if let Some(path) = source.strip_prefix("file:") {
+        read_secret_file(Path::new(path), ValueKind::Text)?
+    } else if let Some(var) = source.strip_prefix("env:") {
+        read_variable(var, ValueKind::Text).with_context(|| format!("the variable {var}"))?
+    } else {
+        bail!(
+            "the source must be file:PATH, env:VARIABLE or - (stdin); the value itself is never \
+             taken from the command line"
+        );
+    };
+    let text = std::str::from_utf8(&bytes).context("the secret is not UTF-8 text")?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
 fn read_variable(var: &str, kind: ValueKind) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let value = std::env::var(var)
         .ok()

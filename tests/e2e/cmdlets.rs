@@ -739,3 +739,67 @@ fn a_hashtable_nested_thousands_deep_is_refused_with_a_reason_not_a_crash() {
         run.stderr
     );
 }
+
+#[test]
+fn a_secret_cmdlet_parameter_comes_from_a_file_a_variable_or_stdin_and_never_shows() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    let password = "Sup3r-S3cret-Passw0rd!";
+    let file = sb.token_file("bob-password.txt", password);
+    let new_mailbox = |name: &str| {
+        sb.exo().args([
+            "-vvv",
+            "New-Mailbox",
+            "-Name",
+            name,
+            "-MicrosoftOnlineServicesID",
+            &format!("{name}@contoso.onmicrosoft.com"),
+        ])
+    };
+    for (name, run) in [
+        (
+            "from a file",
+            new_mailbox("bobfile")
+                .args(["--secret"])
+                .args([format!("Password=file:{}", file.display())])
+                .run(),
+        ),
+        (
+            "from a variable",
+            new_mailbox("bobenv")
+                .args(["--secret", "Password=env:BOB_PASSWORD"])
+                .env("BOB_PASSWORD", password)
+                .run(),
+        ),
+        (
+            "from stdin",
+            new_mailbox("bobstdin")
+                .args(["--secret", "Password=-"])
+                .stdin(format!("{password}\n"))
+                .run(),
+        ),
+    ] {
+        let run = run.success();
+        assert!(
+            !run.stderr.contains(password) && !run.stdout.contains(password),
+            "{name}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(r#""Password":"[redacted]""#),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+    // Without the password, the sandbox refuses a user mailbox: it did arrive above.
+    new_mailbox("bobnone").run().fails_with(1);
+    let run = new_mailbox("bobargv")
+        .args(["--secret", &format!("Password={password}")])
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("never taken from the command line") && !run.stderr.contains(password),
+        "{}",
+        run.stderr
+    );
+}

@@ -22,6 +22,9 @@ pub struct Cmdlet {
     pub name: String,
     /// Its parameters, in the order given.
     pub parameters: Map<String, Value>,
+    /// The parameters given as secrets ([`Cmdlet::add_secret`]): hidden in logs whatever
+    /// their name.
+    pub secrets: Vec<String>,
 }
 
 /// Why arguments could not be parsed.
@@ -96,7 +99,25 @@ impl Cmdlet {
         Ok(Self {
             name: name.to_owned(),
             parameters,
+            secrets: Vec::new(),
         })
+    }
+
+    /// Adds parameter `name` with a secret text `value` (read from a file, a variable or stdin
+    /// rather than the command line).
+    pub fn add_secret(&mut self, name: &str, value: &str) -> Result<(), ArgError> {
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !name.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(ArgError::BadParameter(name.to_owned()));
+        }
+        if self.parameter(name).is_some() {
+            return Err(ArgError::Duplicate(name.to_owned()));
+        }
+        self.parameters
+            .insert(name.to_owned(), Value::String(value.to_owned()));
+        self.secrets.push(name.to_owned());
+        Ok(())
     }
 
     /// The `CmdletInput` envelope sent to InvokeCommand.

@@ -522,26 +522,46 @@ impl<T: TokenSource> Request<'_, T> {
 }
 
 /// The cmdlet's parameters for a log line, with values of secret-looking parameters hidden.
+/// A parameter or hashtable key is hidden when it was given as a secret, or when its name
+/// sounds like one, at any depth (`-Settings @{Auth=@{Password=…}}`).
 fn redacted_parameters(cmdlet: &Cmdlet) -> String {
-    let secret = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        ["password", "secret", "token", "key", "credential"]
+    fn redact(value: &mut serde_json::Value, is_secret: &dyn Fn(&str) -> bool) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (name, value) in map.iter_mut() {
+                    if is_secret(name) {
+                        *value = serde_json::Value::String("[redacted]".into());
+                    } else {
+                        redact(value, is_secret);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    redact(item, is_secret);
+                }
+            }
+            _ => {}
+        }
+    }
+    let is_secret = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        cmdlet.secrets.iter().any(|s| s.eq_ignore_ascii_case(name))
+            || [
+                "password",
+                "pwd",
+                "secret",
+                "token",
+                "key",
+                "credential",
+                "connectionstring",
+            ]
             .iter()
-            .any(|word| name.contains(word))
+            .any(|word| lower.contains(word))
     };
-    let parameters: serde_json::Map<String, serde_json::Value> = cmdlet
-        .parameters
-        .iter()
-        .map(|(name, value)| {
-            let value = if secret(name) {
-                serde_json::Value::String("[redacted]".into())
-            } else {
-                value.clone()
-            };
-            (name.clone(), value)
-        })
-        .collect();
-    format!("{} {}", cmdlet.name, serde_json::Value::Object(parameters))
+    let mut parameters = serde_json::Value::Object(cmdlet.parameters.clone());
+    redact(&mut parameters, &is_secret);
+    format!("{} {parameters}", cmdlet.name)
 }
 
 /// `@odata.nextLink` as a URL on the connection's own Exchange host: the bearer token goes with

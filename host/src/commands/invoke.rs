@@ -9,7 +9,7 @@ use std::io::BufWriter;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::Parser;
 use exchange::cmdlet::{Cmdlet, is_cmdlet_name};
 use exchange::invoke::{InvokeError, RetryPolicy, Summary, Target, app_anchor_mailbox, invoke};
@@ -43,6 +43,11 @@ struct InvokeOptions {
     /// leading ' so that a spreadsheet does not run them as formulas)
     #[arg(long)]
     csv_formulas: bool,
+
+    /// A cmdlet parameter whose value is a secret, read from file:PATH, env:VARIABLE or - (stdin)
+    /// rather than the command line; hidden in logs at every verbosity (repeatable)
+    #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    secrets: Vec<String>,
 
     /// Run on this connection
     #[arg(long, value_name = "ID")]
@@ -82,6 +87,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "concurrency",
     "max-retries",
     "max-page-mib",
+    "secret",
     "plugin-dir",
 ];
 /// exo's long options without a value.
@@ -117,7 +123,15 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
         options.prefix.as_deref(),
         options.all_connections,
     )?;
-    let cmdlet = Cmdlet::parse(&targets.cmdlet, arguments)?;
+    let mut cmdlet = Cmdlet::parse(&targets.cmdlet, arguments)?;
+    for secret in &options.secrets {
+        let Some((name, source)) = secret.split_once('=') else {
+            bail!("--secret takes NAME=SOURCE, e.g. --secret Password=file:./password.txt");
+        };
+        let value = crate::parameters::read_cmdlet_secret(source)
+            .with_context(|| format!("--secret {name}"))?;
+        cmdlet.add_secret(name, &value)?;
+    }
     let renderer = Mutex::new(
         Renderer::new(
             BufWriter::with_capacity(1 << 16, std::io::stdout()),

@@ -139,6 +139,22 @@ fn secret_looking_parameters_are_hidden_in_logs() {
         logged,
         r#"New-Mailbox {"ApiKey":"[redacted]","Name":"x","Password":"[redacted]"}"#
     );
+    let words: Vec<String> = [
+        "-Name",
+        "x",
+        "-Settings",
+        "@{Auth=@{Pwd='p1'};Hosts=@{Conn=@{ConnectionString='c1'}}}",
+    ]
+    .iter()
+    .map(|w| (*w).to_owned())
+    .collect();
+    let mut cmdlet = Cmdlet::parse("Set-Thing", &words).unwrap();
+    cmdlet.add_secret("Initial", "s3cret").unwrap();
+    let logged = redacted_parameters(&cmdlet);
+    for secret in ["p1", "c1", "s3cret"] {
+        assert!(!logged.contains(secret), "{logged}");
+    }
+    assert!(logged.contains(r#""Name":"x""#), "{logged}");
 }
 
 /// A broken Exchange on loopback (plain HTTP, which `next_url` allows for the connection's own
