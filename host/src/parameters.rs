@@ -195,6 +195,11 @@ pub fn reread(sources: &[MethodParameter]) -> Resolved {
     for MethodParameter { name, source, kind } in sources {
         let value = match source {
             Source::Value(value) => Ok(Zeroizing::new(value.clone().into_bytes())),
+            // A pipe (`<(…)`, a FIFO) was read once at connect; opening it again would wait
+            // for a writer that may never come.
+            Source::File(path) if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) => {
+                Err(anyhow::anyhow!("it is no longer a regular file"))
+            }
             Source::File(path) => read_secret_file(path, *kind),
             Source::Env(var) => read_variable(var, *kind).with_context(|| var.clone()),
             Source::Stdin | Source::Prompt => continue,

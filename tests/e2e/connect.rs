@@ -292,3 +292,46 @@ fn a_tenant_that_could_leave_the_request_path_is_refused_and_escaped() {
         run.stderr
     );
 }
+
+#[test]
+fn a_renewal_does_not_wait_on_a_pipe_the_token_came_from() {
+    use std::io::Write as _;
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let fifo = env.root().join("token.pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The token is written once, as `<(…)` would, and has expired by the time it is asked for.
+    let token = user_token(2);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            pipe.write_all(token.as_bytes()).unwrap();
+        })
+    };
+    env.exo()
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&fifo)
+        .run()
+        .success();
+    writer.join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    // Before, opening the pipe again blocked for good; a hang here is the failure.
+    let mut child = env.exo().args(["-v", "token"]).spawn();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("exo token waited on the pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("renew"), "{stderr}");
+}
