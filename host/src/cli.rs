@@ -229,6 +229,8 @@ are exo's options:
                                   property, and failures are reported per connection
   --concurrency N               connections at once with --all-connections [default: 16]
   --max-retries N               retries of a throttled or failed request [default: 5]
+  --idle-timeout SECONDS        how long an answer may stall once it has begun [default: 60];
+                                  before it begins, exo says every 30 s that it is still waiting
   --max-page-mib N              the largest page exo reads; a larger one fails the command
                                   [default: 64]
 

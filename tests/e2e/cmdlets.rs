@@ -803,3 +803,27 @@ fn a_secret_cmdlet_parameter_comes_from_a_file_a_variable_or_stdin_and_never_sho
         run.stderr
     );
 }
+
+#[test]
+fn while_exchange_works_on_a_cmdlet_exo_says_it_is_still_waiting() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    sb.sandbox
+        .faults()
+        .add(fault(FaultKind::Delay { ms: 1500 }, 0, Some(1)))
+        .unwrap();
+    // With a 1 s idle timeout the first notice comes after half a second; the delay is before
+    // the answer begins, so it is waited out, not cut short.
+    let run = sb
+        .exo()
+        .args(["Get-AcceptedDomain", "--idle-timeout", "1"])
+        .run()
+        .success();
+    assert!(
+        run.stderr
+            .contains("Get-AcceptedDomain: still waiting for Exchange to answer"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("contoso.com"), "{}", run.stdout);
+}

@@ -80,6 +80,10 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// The longest single wait, `Retry-After` included.
     pub max_delay: Duration,
+    /// How long an answer may stall once it has begun (no bytes at all) before the attempt
+    /// fails. Before the answer begins, Exchange may be working on the cmdlet for up to its
+    /// own 15-minute limit, so only the client's whole-request timeout applies there.
+    pub idle_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -89,6 +93,7 @@ impl Default for RetryPolicy {
             max_retries: 5,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -273,6 +278,9 @@ struct Request<'a, T> {
 /// rows, but not forever.
 const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 100;
 
+/// When to say that exo is still waiting for an answer: after this, then every 30 s.
+const FIRST_WAITING_NOTICE: Duration = Duration::from_secs(5);
+
 /// The most of an error answer that is read.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 
@@ -282,6 +290,8 @@ enum SendError {
     Http(reqwest::Error),
     /// The body grew past the page limit.
     TooLarge,
+    /// The answer began and then stalled for this long.
+    Idle(Duration),
 }
 
 impl From<reqwest::Error> for SendError {
@@ -308,18 +318,7 @@ impl<T: TokenSource> Request<'_, T> {
         let mut renewed = false;
         let mut retries = 0;
         loop {
-            let answer = match self.send(&url, &token, page_size).await {
-                Err(SendError::TooLarge) => {
-                    return Err(InvokeError::PageTooLarge {
-                        cmdlet: self.cmdlet.name.clone(),
-                        page,
-                        limit_mib: self.target.max_page_bytes.div_ceil(1 << 20),
-                    });
-                }
-                Err(SendError::Http(error)) => Err(error),
-                Ok(answer) => Ok(answer),
-            };
-            let failure = match answer {
+            let failure = match self.send(&url, &token, page_size).await {
                 Ok((status, _, body)) if status.is_success() => {
                     return self.parse(page, status, &body);
                 }
@@ -353,10 +352,29 @@ impl<T: TokenSource> Request<'_, T> {
                 }
                 Err(error) => {
                     // A request that never left may always be sent again; one that exo could not
-                    // even build (a header value it cannot send) fails the same way every time.
-                    let resendable =
-                        !error.is_builder() && (error.is_connect() || self.cmdlet.is_idempotent());
-                    let reason = describe_reqwest_error(error);
+                    // even build (a header value it cannot send) fails the same way every time;
+                    // one whose answer stalled may have done its work.
+                    let (resendable, reason) = match error {
+                        SendError::Http(error) => (
+                            !error.is_builder()
+                                && (error.is_connect() || self.cmdlet.is_idempotent()),
+                            describe_reqwest_error(error),
+                        ),
+                        SendError::Idle(idle) => (
+                            self.cmdlet.is_idempotent(),
+                            format!(
+                                "the answer stopped coming: nothing for {} s",
+                                idle.as_secs_f64()
+                            ),
+                        ),
+                        SendError::TooLarge => {
+                            return Err(InvokeError::PageTooLarge {
+                                cmdlet: self.cmdlet.name.clone(),
+                                page,
+                                limit_mib: self.target.max_page_bytes.div_ceil(1 << 20),
+                            });
+                        }
+                    };
                     if !resendable {
                         return Err(InvokeError::Network {
                             cmdlet: self.cmdlet.name.clone(),
@@ -422,8 +440,8 @@ impl<T: TokenSource> Request<'_, T> {
             .header("X-ResponseFormat", "json")
             .header("X-SerializationLevel", "Partial")
             .body(self.body.clone())
-            .send()
-            .await?;
+            .send();
+        let response = self.waiting_for(response, started).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let mut response = response;
@@ -436,7 +454,7 @@ impl<T: TokenSource> Request<'_, T> {
             {
                 return Err(SendError::TooLarge);
             }
-            while let Some(chunk) = response.chunk().await? {
+            while let Some(chunk) = self.next_chunk(&mut response).await? {
                 if (body.len() + chunk.len()) as u64 > limit {
                     return Err(SendError::TooLarge);
                 }
@@ -444,7 +462,7 @@ impl<T: TokenSource> Request<'_, T> {
             }
         } else {
             // An error's message is in its first bytes; the rest is not read.
-            while let Some(chunk) = response.chunk().await? {
+            while let Some(chunk) = self.next_chunk(&mut response).await? {
                 let room = MAX_ERROR_BYTES.saturating_sub(body.len());
                 body.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 if body.len() >= MAX_ERROR_BYTES {
@@ -459,6 +477,44 @@ impl<T: TokenSource> Request<'_, T> {
             started.elapsed().as_millis()
         );
         Ok((status, headers, body))
+    }
+
+    /// Waits for the answer to begin, saying on stderr (a warning, so always shown) that exo is
+    /// still waiting and why, after 5 s and then every 30 s.
+    async fn waiting_for(
+        &self,
+        answer: impl Future<Output = Result<reqwest::Response, reqwest::Error>>,
+        started: std::time::Instant,
+    ) -> Result<reqwest::Response, SendError> {
+        let mut answer = std::pin::pin!(answer);
+        let mut notice = FIRST_WAITING_NOTICE.min(self.policy.idle_timeout / 2);
+        loop {
+            match tokio::time::timeout(notice, &mut answer).await {
+                Ok(response) => return Ok(response?),
+                Err(_) => {
+                    tracing::warn!(
+                        target: "exchange",
+                        "{}: still waiting for Exchange to answer ({} s; it may take up to 15 minutes \
+                         on a large or slow cmdlet; Ctrl-C stops)",
+                        self.cmdlet.name,
+                        started.elapsed().as_secs()
+                    );
+                    notice = Duration::from_secs(30);
+                }
+            }
+        }
+    }
+
+    /// The next piece of an answer that has begun, or an error when none comes within the idle
+    /// timeout.
+    async fn next_chunk(
+        &self,
+        response: &mut reqwest::Response,
+    ) -> Result<Option<bytes::Bytes>, SendError> {
+        match tokio::time::timeout(self.policy.idle_timeout, response.chunk()).await {
+            Ok(chunk) => Ok(chunk?),
+            Err(_) => Err(SendError::Idle(self.policy.idle_timeout)),
+        }
     }
 
     fn parse(&self, page: u64, status: StatusCode, body: &[u8]) -> Result<Fetched, InvokeError> {

@@ -69,6 +69,11 @@ struct InvokeOptions {
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
     max_retries: u32,
 
+    /// Seconds an answer may stall, once it has begun, before the attempt fails (exo says it
+    /// is still waiting before the answer begins)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=900))]
+    idle_timeout: u64,
+
     /// The largest page exo reads, in MiB (Exchange's pages are a few MiB at most)
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_page_mib: u64,
@@ -87,6 +92,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "concurrency",
     "max-retries",
     "max-page-mib",
+    "idle-timeout",
     "secret",
     "plugin-dir",
 ];
@@ -146,6 +152,7 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
     let renewer = PluginRenewer::new(context);
     let policy = RetryPolicy {
         max_retries: options.max_retries,
+        idle_timeout: std::time::Duration::from_secs(options.idle_timeout),
         ..RetryPolicy::default()
     };
     let labels = select::labels(&targets.entries);

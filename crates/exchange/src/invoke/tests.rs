@@ -366,3 +366,41 @@ async fn a_huge_error_answer_is_read_only_as_far_as_its_message() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_that_stalls_after_it_began_fails_after_the_idle_timeout() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let exchange = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 8192];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"value\":[",
+            );
+            // Then nothing, for longer than the test lasts.
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+    });
+    let policy = RetryPolicy {
+        max_retries: 0,
+        idle_timeout: Duration::from_millis(300),
+        ..RetryPolicy::default()
+    };
+    let error = invoke(
+        &reqwest::Client::new(),
+        &target(exchange),
+        &Cmdlet::parse("Get-Mailbox", &[]).unwrap(),
+        &FixedToken,
+        policy,
+        |_| Ok(()),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("the answer stopped coming: nothing for 0.3 s"),
+        "{error}"
+    );
+}
