@@ -73,7 +73,9 @@ fn report(error: &anyhow::Error) -> ExitCode {
     if output::is_broken_pipe(error) {
         return ExitCode::SUCCESS;
     }
-    output::tell(format_args!("exo: error: {}", hints::describe(error)));
+    // Causes may quote a server or a plugin: escaped like any untrusted text.
+    let described = output::untrusted(&hints::describe(error), false);
+    output::tell(format_args!("exo: error: {described}"));
     let interrupted = |e: &(dyn std::error::Error + 'static)| {
         e.is::<plugin_runtime::Interrupted>()
             || matches!(

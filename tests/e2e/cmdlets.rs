@@ -827,3 +827,20 @@ fn while_exchange_works_on_a_cmdlet_exo_says_it_is_still_waiting() {
     );
     assert!(run.stdout.contains("contoso.com"), "{}", run.stdout);
 }
+
+#[test]
+fn exchange_s_messages_reach_the_terminal_escaped() {
+    let sb = SandboxEnv::start(|_| {});
+    sb.connect();
+    let run = sb
+        .exo()
+        .args(["Get-Mailbox", "-Identity", "nobody\u{1b}]0;owned\u{7}"])
+        .run()
+        .fails_with(1);
+    assert!(run.stderr.contains("couldn't be found"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains('\u{1b}') && run.stderr.contains("\\u{1b}"),
+        "{:?}",
+        run.stderr
+    );
+}

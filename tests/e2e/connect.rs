@@ -335,3 +335,24 @@ fn a_renewal_does_not_wait_on_a_pipe_the_token_came_from() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("renew"), "{stderr}");
 }
+
+#[test]
+fn claims_reach_the_terminal_escaped() {
+    let env = TestEnv::with_plugins(&["access-token"]);
+    let token = unsigned_jwt(&json!({
+        "aud": "https://outlook.office365.com", "tid": TENANT,
+        "upn": "admin\u{1b}[2J@contoso.onmicrosoft.com", "exp": now() + 3600,
+    }));
+    let connected = connect_from_stdin(&env, token).run().success();
+    let listed = env
+        .exo()
+        .args(["connections", "-o", "list"])
+        .run()
+        .success();
+    for output in [&connected.stdout, &listed.stdout] {
+        assert!(
+            !output.contains('\u{1b}') && output.contains("admin\\u{1b}[2J@"),
+            "{output:?}"
+        );
+    }
+}

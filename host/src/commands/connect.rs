@@ -199,7 +199,7 @@ fn summary(connection: &Connection, number: u32, expires_on: i64) -> String {
     format!(
         "Connected ExchangeOnline_{number} to {} as {} (tenant {}{target}); the token expires {}.",
         connection.endpoints.environment,
-        connection.who(),
+        crate::output::untrusted(connection.who(), false),
         connection.tenant_id,
         crate::output::describe_expiry(expires_on)
     )

@@ -40,6 +40,7 @@ pub async fn run(context: &Context, args: &ConnectionsArgs) -> anyhow::Result<Ex
                 let fields = info.fields();
                 let width = fields.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
                 for (name, value) in fields {
+                    let value = crate::output::untrusted(&value, false);
                     writeln!(out, "{}", format!("{name:width$} : {value}").trim_end())?;
                 }
                 writeln!(out)?;
@@ -49,7 +50,12 @@ pub async fn run(context: &Context, args: &ConnectionsArgs) -> anyhow::Result<Ex
             let header: Vec<&str> = infos[0].fields().iter().map(|(name, _)| *name).collect();
             let rows: Vec<Vec<String>> = infos
                 .iter()
-                .map(|i| i.fields().into_iter().map(|(_, v)| v).collect())
+                .map(|i| {
+                    i.fields()
+                        .into_iter()
+                        .map(|(_, v)| crate::output::untrusted(&v, false))
+                        .collect()
+                })
                 .collect();
             write_table(&mut out, &header, &rows)?;
         }

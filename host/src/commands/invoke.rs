@@ -205,12 +205,18 @@ fn report(results: &[(String, Outcome)], flushed: std::io::Result<()>, tagged: b
             Err(InvokeError::Output(e)) if broken_pipe(e) => {}
             Err(error) => {
                 failed = true;
-                crate::output::tell(format_args!("exo: error: {prefix}{error}"));
+                crate::output::tell(format_args!(
+                    "exo: error: {prefix}{}",
+                    crate::output::untrusted(&error.to_string(), false)
+                ));
             }
         }
         for error in &outcome.reported_errors {
             failed = true;
-            crate::output::tell(format_args!("exo: error: {prefix}{error}"));
+            crate::output::tell(format_args!(
+                "exo: error: {prefix}{}",
+                crate::output::untrusted(&error.to_string(), false)
+            ));
         }
     }
     if let Err(e) = flushed
@@ -296,6 +302,7 @@ impl<W: std::io::Write> Runner<'_, W> {
                 } else {
                     String::new()
                 };
+                let warning = crate::output::untrusted(warning, false);
                 crate::output::tell(format_args!("WARNING: {prefix}{warning}"));
             }
             reported_errors.extend(
