@@ -375,6 +375,10 @@ fn inline_asks_at_the_terminal_for_what_is_missing() {
             );
             seen.push(byte[0]);
         }
+        // A person reads the prompt before typing. rpassword writes the prompt and then turns
+        // echo off, so an answer typed within microseconds of the prompt would be echoed by the
+        // terminal before exo hid it; this pause is the reader, not a timing assertion.
+        std::thread::sleep(std::time::Duration::from_millis(300));
         writeln!(stdin, "{answer}").unwrap();
     }
     output.read_to_end(&mut seen).unwrap();
