@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use sandbox::RunningSandbox;
+pub use sandbox::client::html_attribute as attribute;
 
 /// What a sign-in page flow ended with.
 #[derive(Debug)]
@@ -158,25 +159,6 @@ impl TestBrowser {
             None => Outcome::Page(response.text().expect("a page")),
         }
     }
-}
-
-/// The value of `attribute` in the tag that contains `marker`, HTML entities decoded.
-pub fn attribute(html: &str, marker: &str, attribute: &str) -> Option<String> {
-    let at = html.find(marker)?;
-    let tag_start = html[..=at].rfind('<')?;
-    let tag_end = at + html[at..].find('>')?;
-    let tag = &html[tag_start..tag_end];
-    let key = format!("{attribute}=\"");
-    let value_start = tag.find(&key)? + key.len();
-    let value = &tag[value_start..value_start + tag[value_start..].find('"')?];
-    Some(
-        value
-            .replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">"),
-    )
 }
 
 /// Delivers a redirect to exo's loopback listener, as the browser would; returns the status

@@ -222,3 +222,24 @@ pub fn client_credentials_token(
     )?;
     assertion_token(base_url, ca_pem, tenant, client_id, &assertion, scope)
 }
+
+/// The value of `attribute` in the HTML tag that contains `marker`, entities decoded: how a
+/// test reads a form field (`name="state"`) or action from one of the sandbox's own pages,
+/// whose markup it knows.
+pub fn html_attribute(html: &str, marker: &str, attribute: &str) -> Option<String> {
+    let at = html.find(marker)?;
+    let tag_start = html[..=at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let key = format!("{attribute}=\"");
+    let value_start = tag.find(&key)? + key.len();
+    let value = &tag[value_start..value_start + tag[value_start..].find('"')?];
+    Some(
+        value
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">"),
+    )
+}

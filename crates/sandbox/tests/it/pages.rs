@@ -2,28 +2,10 @@
 //! code + PKCE (with the TOTP second factor) and the device-code flow.
 
 use reqwest::StatusCode;
+use sandbox::client::html_attribute as attribute;
 use serde_json::Value;
 
 use crate::support::{Env, MODULE_CLIENT, assert_aad, claims, start, start_with};
-
-/// The value of an attribute of the first tag that contains `marker`.
-fn attribute(html: &str, marker: &str, attribute: &str) -> Option<String> {
-    let at = html.find(marker)?;
-    let tag_start = html[..=at].rfind('<')?;
-    let tag_end = at + html[at..].find('>')?;
-    let tag = &html[tag_start..tag_end];
-    let key = format!("{attribute}=\"");
-    let value_start = tag.find(&key)? + key.len();
-    let value = &tag[value_start..value_start + tag[value_start..].find('"')?];
-    Some(
-        value
-            .replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">"),
-    )
-}
 
 /// Posts the page's form with extra fields; returns (status, Location, body).
 pub(crate) async fn submit(
