@@ -57,6 +57,36 @@ fn timed(mut command: Command, what: &str) -> Duration {
     wall
 }
 
+/// The median whole-process time of each of three commands, run interleaved (exo, MSAL,
+/// curl, exo, …) after one warm-up each (page cache, Python's bytecode cache), so that a noisy
+/// moment hits all three alike.
+fn exo_msal_curl(
+    exo: impl Fn() -> Command,
+    msal: impl Fn() -> Command,
+    curl: impl Fn() -> Command,
+) -> (Duration, Duration, Duration) {
+    timed(exo(), "exo connect");
+    timed(msal(), "MSAL");
+    timed(curl(), "curl");
+    let (mut exo_runs, mut msal_runs, mut curl_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        exo_runs.push(timed(exo(), "exo connect"));
+        msal_runs.push(timed(msal(), "MSAL"));
+        curl_runs.push(timed(curl(), "curl"));
+    }
+    (median(exo_runs), median(msal_runs), median(curl_runs))
+}
+
+/// `curl` POSTing `form` to `url`, trusting only the sandbox CA: the floor, one TLS round trip.
+fn curl_post(sb: &SandboxEnv, form: &str, url: &str) -> Command {
+    let mut command = Command::new("curl");
+    command
+        .args(["-sf", "-o", "/dev/null", "--cacert"])
+        .arg(sb.sandbox.ca_file())
+        .args(["--data", form, url]);
+    command
+}
+
 fn inline_against_msal_and_curl(sb: &SandboxEnv) {
     let person = Person::seeded(&sb.sandbox, USER);
     let password_file = sb.token_file("password", person.password);
@@ -90,27 +120,8 @@ fn inline_against_msal_and_curl(sb: &SandboxEnv) {
         person.password.replace('!', "%21"),
         "https%3A%2F%2Foutlook.office365.com%2F.default+openid+profile+offline_access"
     );
-    let curl = || {
-        let mut command = Command::new("curl");
-        command
-            .args(["-sf", "-o", "/dev/null", "--cacert"])
-            .arg(sb.sandbox.ca_file())
-            .args(["--data", &form])
-            .arg(format!("{authority}/oauth2/v2.0/token"));
-        command
-    };
-    // Warm up each once (page cache, Python's bytecode cache).
-    timed(exo(), "exo connect");
-    timed(msal(), "MSAL");
-    timed(curl(), "curl");
-    let (mut exo_runs, mut msal_runs, mut curl_runs) = (Vec::new(), Vec::new(), Vec::new());
-    // Interleaved, so that a noisy moment hits all three alike.
-    for _ in 0..RUNS {
-        exo_runs.push(timed(exo(), "exo connect"));
-        msal_runs.push(timed(msal(), "MSAL"));
-        curl_runs.push(timed(curl(), "curl"));
-    }
-    let (exo, msal, curl) = (median(exo_runs), median(msal_runs), median(curl_runs));
+    let token_endpoint = format!("{authority}/oauth2/v2.0/token");
+    let (exo, msal, curl) = exo_msal_curl(exo, msal, || curl_post(sb, &form, &token_endpoint));
     println!(
         "exo connect --method inline (whole process): median {} over {RUNS} runs; MSAL Python \
          acquire_token_by_username_password (whole process): {}; curl password POST: {}; \
@@ -173,24 +184,7 @@ fn certificate_against_msal_and_curl(sb: &SandboxEnv) {
     let form = format!(
         "grant_type=client_credentials&client_id={client_id}&scope=https%3A%2F%2Foutlook.office365.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
     );
-    let curl = || {
-        let mut command = Command::new("curl");
-        command
-            .args(["-sf", "-o", "/dev/null", "--cacert"])
-            .arg(sb.sandbox.ca_file())
-            .args(["--data", &form, &token_endpoint]);
-        command
-    };
-    timed(exo(), "exo connect");
-    timed(msal(), "MSAL");
-    timed(curl(), "curl");
-    let (mut exo_runs, mut msal_runs, mut curl_runs) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..RUNS {
-        exo_runs.push(timed(exo(), "exo connect"));
-        msal_runs.push(timed(msal(), "MSAL"));
-        curl_runs.push(timed(curl(), "curl"));
-    }
-    let (exo, msal, curl) = (median(exo_runs), median(msal_runs), median(curl_runs));
+    let (exo, msal, curl) = exo_msal_curl(exo, msal, || curl_post(sb, &form, &token_endpoint));
     println!(
         "exo connect --method certificate (whole process): median {} over {RUNS} runs; MSAL \
          Python acquire_token_for_client (whole process): {}; curl token POST: {}; exo/MSAL = \
