@@ -73,6 +73,13 @@ fn connect(sb: &SandboxEnv, app_id: &str) -> Exo {
         .args(["--organization", "contoso.onmicrosoft.com"])
 }
 
+/// Connects with `app`'s PEM certificate and its key file.
+fn connect_with_pem(sb: &SandboxEnv, app: &App) -> Exo {
+    connect(sb, &app.client_id)
+        .args(["--certificate-file-path", app.certificate.to_str().unwrap()])
+        .args(["--certificate-key-file", app.key.to_str().unwrap()])
+}
+
 fn private_copy(sb: &SandboxEnv, name: &str, bytes: &[u8]) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     let path = sb.env.root().join(name);
@@ -432,11 +439,7 @@ fn renewal_signs_in_again_silently_with_the_certificate() {
     let sb = SandboxEnv::start(|c| c.seed.lifetimes.access_token_seconds = Some(4));
     sb.env.install("certificate", &sb.env.bundled_plugins());
     let app = &apps(&sb)[0];
-    connect(&sb, &app.client_id)
-        .args(["--certificate-file-path", app.certificate.to_str().unwrap()])
-        .args(["--certificate-key-file", app.key.to_str().unwrap()])
-        .run()
-        .success();
+    connect_with_pem(&sb, app).run().success();
     let first = sb.exo().args(["token"]).run().success().stdout;
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let run = sb
@@ -452,4 +455,28 @@ fn renewal_signs_in_again_silently_with_the_certificate() {
             .map_or(secret.as_str(), |(head, _)| head);
         assert!(!run.stderr.contains(head), "a token leaked at -vvv");
     }
+}
+
+#[test]
+fn every_run_of_the_suite_logs_at_the_highest_verbosity_for_the_leak_check() {
+    // Each test's SandboxEnv greps this log for every secret when it ends; this shows that the
+    // log holds what -vvv prints: the plugin's requests with their redacted bodies, the
+    // answers, and the cmdlets.
+    let sb = SandboxEnv::start(|_| {});
+    sb.env.install("certificate", &sb.env.bundled_plugins());
+    let app = &apps(&sb)[0];
+    connect_with_pem(&sb, app).run().success();
+    sb.exo().args(["Get-AcceptedDomain"]).run().success();
+    let log = sb.env.transcript();
+    for expected in [
+        "TRACE exo::http: → ",
+        "client_assertion=%5Bredacted%5D",
+        "\"access_token\":\"[redacted]\"",
+        "TRACE exo::http: ← ",
+        "DEBUG exchange: → POST https://127.0.0.1:",
+        "TRACE exchange: → Get-AcceptedDomain",
+    ] {
+        assert!(log.contains(expected), "{expected:?} is not in:\n{log}");
+    }
+    assert!(sb.env.leaks(&sb.sandbox_secrets()).is_empty());
 }

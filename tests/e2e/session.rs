@@ -375,6 +375,38 @@ fn a_damaged_cache_is_reported_never_overwritten_and_can_be_reset() {
 }
 
 #[test]
+fn the_log_file_is_private_and_one_that_cannot_be_written_is_only_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = SandboxEnv::start(|_| {});
+    let log = sb.env.root().join("exo.log");
+    sb.exo()
+        .env("EXO_LOG_FILE", &log)
+        .args(["connections"])
+        .run()
+        .success();
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("DEBUG exo::context: token cache in")
+    );
+    let run = sb
+        .exo()
+        .env("EXO_LOG_FILE", sb.env.root().join("no/such/dir.log"))
+        .args(["connections", "--output", "json"])
+        .run()
+        .success();
+    assert_eq!(run.stdout.trim(), "[]");
+    assert!(
+        run.stderr
+            .contains("cannot write the log file named by EXO_LOG_FILE: No such file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn no_issued_secret_reaches_any_output_even_at_the_highest_verbosity() {
     let sb = SandboxEnv::start(|config| config.extra_mailboxes = 30);
     let mut runs = vec![

@@ -5,12 +5,18 @@
 //! `cargo xtask ci`, so it is a no-op after CI's build); each test then gets its own throwaway
 //! layout: `bin/exo` (a hard link to the built binary, so that "next to the executable" means
 //! this test's `bin/plugins/`), the plugins it chooses, and an empty home directory.
+//!
+//! Every `exo` a test runs also writes its `-vvv` log to the test's own file (`EXO_LOG_FILE`),
+//! and keeps its stderr there too. When the test ends, that text is searched for every secret
+//! the test handled ([`TestEnv::watch`], token files, secret variables, stdin), anything shaped
+//! like a JWT or a private key, and, with a sandbox, every token and code it issued and every
+//! seeded password: the whole suite is a `-vvv` leak check.
 
 use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -92,6 +98,28 @@ pub use exo::discovery::library_file_name;
 /// One test's world: its own `exo`, plugin folder and home directory.
 pub struct TestEnv {
     root: tempfile::TempDir,
+    watch: Arc<Watch>,
+}
+
+/// What exo wrote that must not hold a secret, and the secrets to look for.
+#[derive(Debug)]
+struct Watch {
+    /// `-vvv` logs (`EXO_LOG_FILE`) and the stderr of every finished run.
+    transcript: PathBuf,
+    secrets: Mutex<Vec<String>>,
+}
+
+impl Watch {
+    /// Remembers `secret` (too short a value would match by chance, so it is ignored).
+    fn add(&self, secret: &str) {
+        let secret = secret.trim();
+        if secret.len() >= 6 {
+            self.secrets
+                .lock()
+                .expect("the watch list")
+                .push(secret.to_owned());
+        }
+    }
 }
 
 impl TestEnv {
@@ -104,7 +132,11 @@ impl TestEnv {
             .prefix("t")
             .tempdir_in(&scratch)
             .expect("create a temp dir");
-        let env = Self { root };
+        let watch = Arc::new(Watch {
+            transcript: root.path().join("exo-transcript.log"),
+            secrets: Mutex::new(Vec::new()),
+        });
+        let env = Self { root, watch };
         std::fs::create_dir_all(env.bundled_plugins()).expect("create bin/plugins");
         let exe = format!("exo{}", std::env::consts::EXE_SUFFIX);
         let built = profile_dir().join(&exe);
@@ -159,6 +191,37 @@ impl TestEnv {
         target
     }
 
+    /// Adds `secret` to what must never appear in exo's logs or stderr.
+    pub fn watch(&self, secret: &str) {
+        self.watch.add(secret);
+    }
+
+    /// Everything exo's runs logged at `-vvv` and wrote on stderr so far.
+    pub fn transcript(&self) -> String {
+        std::fs::read(&self.watch.transcript)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The secrets found in [`Self::transcript`]: watched ones, `extra` ones (for a JWT, its
+    /// unsigned part is enough to count), and anything shaped like a JWT or a private key.
+    pub fn leaks(&self, extra: &[String]) -> Vec<String> {
+        let mut secrets = self.watch.secrets.lock().expect("the watch list").clone();
+        secrets.extend_from_slice(extra);
+        leaks_in(&self.transcript(), &secrets)
+    }
+
+    /// Fails the test if [`Self::leaks`] finds anything.
+    #[track_caller]
+    pub fn assert_no_leaks(&self, extra: &[String]) {
+        let leaks = self.leaks(extra);
+        assert!(
+            leaks.is_empty(),
+            "exo's -vvv log or stderr ({}) holds secrets: {leaks:?}",
+            self.watch.transcript.display()
+        );
+    }
+
     /// A new `exo` command in this world (no `EXO_*` variables from the caller).
     pub fn exo(&self) -> Exo {
         let mut command = Command::new(
@@ -176,19 +239,71 @@ impl TestEnv {
             .env("XDG_STATE_HOME", self.home().join(".local/state"))
             .env("XDG_CONFIG_HOME", self.home().join(".config"))
             .env("XDG_CACHE_HOME", self.home().join(".cache"))
+            .env("EXO_LOG_FILE", &self.watch.transcript)
             .env_remove("RUST_BACKTRACE")
             .current_dir(self.root());
         Exo {
             command,
             stdin: None,
+            watch: self.watch.clone(),
         }
     }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_leaks(&[]);
+        }
+    }
+}
+
+/// The `secrets` found in `transcript` (for a JWT, its unsigned part is enough to count), and
+/// anything there shaped like a JWT or a private key.
+fn leaks_in(transcript: &str, secrets: &[String]) -> Vec<String> {
+    let mut leaks: Vec<String> = secrets
+        .iter()
+        .map(|secret| {
+            secret
+                .rsplit_once('.')
+                .filter(|(head, _)| head.contains('.'))
+                .map_or(secret.as_str(), |(head, _)| head)
+        })
+        .filter(|secret| transcript.contains(secret))
+        .map(str::to_owned)
+        .collect();
+    leaks.extend(jwt_shapes(transcript));
+    if transcript.contains("PRIVATE KEY") {
+        leaks.push("a PEM private key".to_owned());
+    }
+    leaks
+}
+
+/// Every `header.payload` pair of base64url JSON objects in `text`: what a JWT looks like.
+fn jwt_shapes(text: &str) -> Vec<String> {
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("eyJ") {
+        let candidate = &rest[start..];
+        let header_end = candidate.find(|c| !base64url(c)).unwrap_or(candidate.len());
+        let after = &candidate[header_end..];
+        if header_end >= 10
+            && let Some(payload) = after.strip_prefix(".eyJ")
+            && payload.chars().take_while(|c| base64url(*c)).count() >= 10
+        {
+            found.push(format!("a JWT ({}…)", &candidate[..10]));
+        }
+        rest = &candidate[3..];
+    }
+    found
 }
 
 /// An `exo` command being set up.
 pub struct Exo {
     command: Command,
     stdin: Option<Vec<u8>>,
+    watch: Arc<Watch>,
 }
 
 impl Exo {
@@ -208,15 +323,26 @@ impl Exo {
         self
     }
 
-    /// Sets an environment variable.
+    /// Sets an environment variable; the value of one named like a secret (`…PASSWORD`,
+    /// `…_TOKEN`, `…_SECRET`) is watched.
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        if ["PASSWORD", "_TOKEN", "_SECRET"]
+            .iter()
+            .any(|suffix| key.ends_with(suffix))
+        {
+            self.watch.add(&value.as_ref().to_string_lossy());
+        }
         self.command.env(key, value);
         self
     }
 
-    /// Feeds `input` on stdin.
+    /// Feeds `input` on stdin; each line of it is watched as a secret.
     pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(input.into());
+        let input = input.into();
+        String::from_utf8_lossy(&input)
+            .lines()
+            .for_each(|line| self.watch.add(line));
+        self.stdin = Some(input);
         self
     }
 
@@ -258,11 +384,14 @@ impl Exo {
         Self {
             command,
             stdin: self.stdin,
+            watch: self.watch,
         }
     }
 
-    /// The command as it stands, for callers that run it their own way (benchmarks).
-    pub fn into_command(self) -> Command {
+    /// The command as it stands, for callers that run it their own way (benchmarks, which
+    /// measure exo without the test log).
+    pub fn into_command(mut self) -> Command {
+        self.command.env_remove("EXO_LOG_FILE");
         self.command
     }
 
@@ -298,6 +427,14 @@ impl Exo {
             stdin.write_all(&input).expect("write stdin");
         }
         let output = child.wait_with_output().expect("wait for exo");
+        let mut transcript = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.watch.transcript)
+            .expect("open the test's transcript");
+        transcript
+            .write_all(&output.stderr)
+            .expect("keep exo's stderr");
         Run {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -378,6 +515,34 @@ pub struct SandboxEnv {
     pub sandbox: sandbox::RunningSandbox,
 }
 
+impl SandboxEnv {
+    /// Everything secret the sandbox knows: the tokens and codes it issued, its seeded
+    /// passwords, TOTP and client secrets, and its managed-identity header.
+    pub fn sandbox_secrets(&self) -> Vec<String> {
+        let seed = self.sandbox.seed();
+        let mut secrets = self.sandbox.issued_secrets();
+        for tenant in &seed.tenants {
+            for user in &tenant.users {
+                secrets.push(user.password.clone());
+                secrets.extend(user.totp_secret.clone());
+            }
+            for app in &tenant.apps {
+                secrets.extend(app.client_secrets.iter().cloned());
+            }
+        }
+        secrets.push(self.sandbox.identity_header().to_owned());
+        secrets
+    }
+}
+
+impl Drop for SandboxEnv {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.env.assert_no_leaks(&self.sandbox_secrets());
+        }
+    }
+}
+
 /// The seeded app registration that may run Exchange cmdlets app-only.
 pub const CONTOSO_APP: &str = "exo-automation";
 /// The partner's app registration, with delegated access to contoso.
@@ -455,6 +620,7 @@ impl SandboxEnv {
 
     /// Writes `token` to a new file under the test's root and returns its path.
     pub fn token_file(&self, name: &str, token: &str) -> PathBuf {
+        self.env.watch(token);
         let path = self.env.root().join(name);
         std::fs::write(&path, token).expect("write the token file");
         path
@@ -575,5 +741,33 @@ impl ConnectProxy {
     /// The `host:port` targets asked for so far.
     pub fn targets(&self) -> Vec<String> {
         self.seen.lock().expect("the proxy's log").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leak_check_finds_watched_secrets_jwts_and_keys_and_nothing_else() {
+        let jwt = unsigned_jwt(&serde_json::json!({"tid": "x", "upn": "a@b"}));
+        let (head, _) = jwt.rsplit_once('.').expect("a JWT");
+        let clean = "DEBUG exo::http: → POST https://127.0.0.1/x\nTRACE exo::http: → Authorization: [redacted]\n";
+        assert!(leaks_in(clean, &["s3cret!".to_owned()]).is_empty());
+        // The unsigned part of an issued token is a leak without its signature, and is also
+        // recognised as a JWT by its shape alone.
+        let with_token = format!("{clean}← {{\"access_token\":\"{head}\"}}");
+        assert_eq!(leaks_in(&with_token, std::slice::from_ref(&jwt)).len(), 2);
+        assert_eq!(leaks_in(&with_token, &[]).len(), 1);
+        assert_eq!(
+            leaks_in(&format!("{clean}password=s3cret!"), &["s3cret!".to_owned()]),
+            ["s3cret!"]
+        );
+        assert_eq!(
+            leaks_in("-----BEGIN PRIVATE KEY-----", &[]),
+            ["a PEM private key"]
+        );
+        // "eyJ" alone, or one base64url JSON object, is not a JWT.
+        assert!(leaks_in("eyJhbGciOiJIUzI1NiJ9 and eyJ.eyJ", &[]).is_empty());
     }
 }
