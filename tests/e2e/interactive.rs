@@ -347,43 +347,22 @@ fn inline_credentials_from_a_file_and_what_they_cannot_do() {
 
 #[test]
 fn inline_asks_at_the_terminal_for_what_is_missing() {
-    use std::io::Write as _;
     let sb = sandbox(|_| {});
     let password = Person::seeded(&sb.sandbox, EXADMIN).password.to_owned();
-    let mut child = sb
+    let child = sb
         .exo()
         .args(["connect", "--method", "inline"])
         .env_remove("EXO_PASSWORD")
         .in_terminal(None)
         .spawn_with_stdin();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut output = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = Vec::new();
-    // Answers each prompt once it is on the screen, as a person would (so the terminal's echo
-    // is as exo set it when the answer is typed).
-    for (prompt, answer) in [
-        ("User name: ", EXADMIN),
-        ("Password for", password.as_str()),
-    ] {
-        while !String::from_utf8_lossy(&seen).contains(prompt) {
-            let mut byte = [0u8; 1];
-            assert_eq!(
-                output.read(&mut byte).unwrap(),
-                1,
-                "{}",
-                String::from_utf8_lossy(&seen)
-            );
-            seen.push(byte[0]);
-        }
-        // A person reads the prompt before typing. rpassword writes the prompt and then turns
-        // echo off, so an answer typed within microseconds of the prompt would be echoed by the
-        // terminal before exo hid it; this pause is the reader, not a timing assertion.
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        writeln!(stdin, "{answer}").unwrap();
-    }
-    output.read_to_end(&mut seen).unwrap();
-    let seen = String::from_utf8_lossy(&seen).into_owned();
-    assert!(child.wait().unwrap().success(), "{seen}");
+    let (success, seen) = support::answer_prompts(
+        child,
+        &[
+            ("User name: ", EXADMIN),
+            ("Password for", password.as_str()),
+        ],
+    );
+    assert!(success, "{seen}");
     assert!(seen.contains(&format!("as {EXADMIN}")), "{seen}");
     assert!(!seen.contains(&password), "the password was echoed: {seen}");
 }

@@ -489,6 +489,36 @@ impl Run {
     }
 }
 
+/// Answers each of `prompts` (text to wait for, then the line to type) on a terminal started
+/// with [`Exo::in_terminal`] and [`Exo::spawn_with_stdin`], as a person would; then waits for
+/// exo to end. Returns whether it succeeded, and everything the terminal showed.
+pub fn answer_prompts(mut child: std::process::Child, prompts: &[(&str, &str)]) -> (bool, String) {
+    use std::io::Read as _;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut output = child.stdout.take().expect("piped stdout");
+    let mut seen = Vec::new();
+    for (prompt, answer) in prompts {
+        while !String::from_utf8_lossy(&seen).contains(prompt) {
+            let mut byte = [0u8; 1];
+            assert_eq!(
+                output.read(&mut byte).expect("read the terminal"),
+                1,
+                "exo ended before asking {prompt:?}: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.push(byte[0]);
+        }
+        // A person reads the prompt before typing. rpassword writes the prompt and then turns
+        // echo off, so an answer typed within microseconds of the prompt would be echoed by the
+        // terminal before exo hid it; this pause is the reader, not a timing assertion.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        writeln!(stdin, "{answer}").expect("type at the terminal");
+    }
+    output.read_to_end(&mut seen).expect("read the terminal");
+    let success = child.wait().expect("wait for exo").success();
+    (success, String::from_utf8_lossy(&seen).into_owned())
+}
+
 /// An unsigned JWT with `claims` (for the access-token plugin, which does not verify).
 pub fn unsigned_jwt(claims: &serde_json::Value) -> String {
     let encode = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());
@@ -649,15 +679,18 @@ impl SandboxEnv {
         self.connection_ids().pop().expect("a connection")
     }
 
-    /// The ConnectionIds exo has, oldest first.
-    pub fn connection_ids(&self) -> Vec<String> {
-        let listing = self
-            .exo()
+    /// `exo connections --output json`.
+    pub fn connections(&self) -> serde_json::Value {
+        self.exo()
             .args(["connections", "--output", "json"])
             .run()
             .success()
-            .json();
-        listing
+            .json()
+    }
+
+    /// The ConnectionIds exo has, oldest first.
+    pub fn connection_ids(&self) -> Vec<String> {
+        self.connections()
             .as_array()
             .expect("a JSON array")
             .iter()
