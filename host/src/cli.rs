@@ -117,6 +117,12 @@ pub struct ConnectArgs {
     /// Never prompt or open a browser: fail instead (implied without a terminal)
     #[arg(long)]
     pub non_interactive: bool,
+
+    /// Keep secrets typed at the prompt or read from stdin in the OS keyring, so that later
+    /// commands can use them (a legacy Basic connection needs its password for each command);
+    /// `exo disconnect` removes them
+    #[arg(long)]
+    pub remember_password: bool,
 }
 
 /// A module prefix: letters and digits, not `EXO` (reserved by the reference module).

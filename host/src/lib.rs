@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod credentials;
 pub mod discovery;
 pub mod hints;
 pub mod http;

@@ -97,6 +97,7 @@ pub const RESERVED_PARAMETERS: &[&str] = &[
     "page-size",
     "ca-file",
     "non-interactive",
+    "remember-password",
     "plugin-dir",
     "verbose",
     "help",

@@ -192,31 +192,40 @@ pub fn reread(sources: &[MethodParameter]) -> Resolved {
         values: Vec::new(),
         sources: sources.to_vec(),
     };
-    for MethodParameter { name, source, kind } in sources {
-        let value = match source {
-            Source::Value(value) => Ok(Zeroizing::new(value.clone().into_bytes())),
-            // A pipe (`<(…)`, a FIFO) was read once at connect; opening it again would wait
-            // for a writer that may never come.
-            Source::File(path) if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) => {
-                Err(anyhow::anyhow!("it is no longer a regular file"))
-            }
-            Source::File(path) => read_secret_file(path, *kind),
-            Source::Env(var) => read_variable(var, *kind).with_context(|| var.clone()),
-            Source::Stdin | Source::Prompt => continue,
-        };
-        match value {
+    for parameter in sources {
+        match read_again(parameter) {
             Ok(value) => resolved.values.push(ParameterValue {
-                name: name.as_str().into(),
+                name: parameter.name.as_str().into(),
                 value: value.as_slice().into(),
             }),
             // Not a warning: methods that renew with a refresh token never need the value
             // again (a password file may well be gone), and one that does says so itself.
             Err(e) => {
-                tracing::debug!(target: "exo::renew", "cannot read --{name} again: {e:#}");
+                tracing::debug!(target: "exo::renew", "cannot read --{} again: {e:#}", parameter.name);
             }
         }
     }
     resolved
+}
+
+/// Reads one parameter again from its recorded source, checked as at connect: a value typed
+/// at a prompt or read from stdin cannot be, unless the user had exo keep it in the keyring.
+pub fn read_again(parameter: &MethodParameter) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let MethodParameter { source, kind, .. } = parameter;
+    match source {
+        Source::Value(value) => Ok(Zeroizing::new(value.clone().into_bytes())),
+        // A pipe (`<(…)`, a FIFO) was read once at connect; opening it again would wait for a
+        // writer that may never come.
+        Source::File(path) if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) => {
+            Err(anyhow::anyhow!("its file is no longer a regular file"))
+        }
+        Source::File(path) => read_secret_file(path, *kind),
+        Source::Env(var) => read_variable(var, *kind).with_context(|| var.clone()),
+        Source::Keyring(account) => session::keys::recall(account)?
+            .ok_or_else(|| anyhow::anyhow!("the OS keyring no longer holds it")),
+        Source::Stdin => bail!("it was read from stdin at connect, and was not kept"),
+        Source::Prompt => bail!("it was typed at connect, and was not kept"),
+    }
 }
 
 /// A value from environment variable `var`: base64 for bytes, else text checked by kind.

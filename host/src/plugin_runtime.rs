@@ -19,7 +19,7 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RString, RVec};
 use plugin_abi::{
     AccountInfo, AccountKind as AbiAccountKind, ErrorKind, HostRef, HostServices_TO, LoginRequest,
-    PluginError, TokenGrant, capability,
+    PluginError, TokenGrant, capability, extension,
 };
 use session::cache::Store;
 use session::connection::{AccountKind, Connection, Secret, SignedIn, Tokens, now};
@@ -133,8 +133,21 @@ pub fn login_request(
         client_id: DEFAULT_CLIENT_ID.into(),
         interactive,
         host_capabilities,
-        extensions: RString::new(),
+        extensions: request_extensions(endpoints).into(),
     }
+}
+
+/// The request's `extensions` (see `crates/plugin-abi/EVOLUTION.md`): the legacy endpoint.
+fn request_extensions(endpoints: &Endpoints) -> String {
+    let legacy = endpoints.legacy_or_default();
+    serde_json::json!({
+        extension::LEGACY_ENDPOINT: {
+            "url": legacy.request_url().as_str(),
+            "delegated_organization": legacy.delegated_organization,
+            "basic_auth_to_oauth_conversion": legacy.basic_auth_to_oauth_conversion,
+        }
+    })
+    .to_string()
 }
 
 /// A plugin error for people: the code (e.g. AADSTS50126) first when there is one.
@@ -168,8 +181,9 @@ pub fn signed_in(grant: &TokenGrant) -> SignedIn {
 /// Why a plugin's grant cannot be kept.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
-    /// The plugin's state is not a small JSON object free of secrets.
-    #[error("the {method} plugin returned state that exo refuses to keep: {reason}")]
+    /// The plugin's state is not a small JSON object free of secrets, or its grant is not
+    /// what its token type says.
+    #[error("the {method} plugin returned a grant that exo refuses to keep: {reason}")]
     State {
         /// The plugin.
         method: String,
@@ -203,20 +217,31 @@ pub fn tokens_of(method: &str, grant: &TokenGrant) -> Result<Tokens, GrantError>
     };
     if !state.is_empty() {
         if state.len() > MAX_STATE_BYTES {
-            return Err(refuse("it is larger than 16 KiB"));
+            return Err(refuse("its state is larger than 16 KiB"));
         }
         let parsed: serde_json::Value =
-            serde_json::from_str(state).map_err(|_| refuse("it is not a JSON object"))?;
+            serde_json::from_str(state).map_err(|_| refuse("its state is not a JSON object"))?;
         if !parsed.is_object() {
-            return Err(refuse("it is not a JSON object"));
+            return Err(refuse("its state is not a JSON object"));
         }
         if holds_secret_shape(&parsed) {
             return Err(refuse(
-                "it holds something shaped like a token or a private key",
+                "its state holds something shaped like a token or a private key",
             ));
         }
     }
-    if !(1..=LATEST_EXPIRY).contains(&grant.expires_on) {
+    // A Basic sign-in has no token, so nothing expires; a token there would end up in the
+    // cache as if it were one, and a plugin must not hand the password over that way.
+    let basic = grant.token_type.as_str() == extension::BASIC_TOKEN_TYPE;
+    if basic && !grant.access_token.is_empty() {
+        return Err(refuse("a Basic sign-in carries a token"));
+    }
+    let expires_on = if basic {
+        LATEST_EXPIRY
+    } else {
+        grant.expires_on
+    };
+    if !(1..=LATEST_EXPIRY).contains(&expires_on) {
         return Err(GrantError::Expiry {
             method: method.to_owned(),
             expires_on: grant.expires_on,
@@ -226,7 +251,7 @@ pub fn tokens_of(method: &str, grant: &TokenGrant) -> Result<Tokens, GrantError>
     Ok(Tokens {
         access_token: Secret::new(grant.access_token.as_str()),
         token_type: grant.token_type.to_string(),
-        expires_on: grant.expires_on,
+        expires_on,
         obtained_at: now(),
         refresh_token: secret(&grant.refresh_token),
         id_token: secret(&grant.id_token),

@@ -457,8 +457,9 @@ fn plugin_state_that_holds_a_token_is_refused_and_nothing_is_stored() {
     let env = host_check();
     let run = check(&env, &["--check", "leak"]).run().fails_with(1);
     assert!(
-        run.stderr
-            .contains("the host-check plugin returned state that exo refuses to keep"),
+        run.stderr.contains(
+            "the host-check plugin returned a grant that exo refuses to keep: its state holds"
+        ),
         "{}",
         run.stderr
     );

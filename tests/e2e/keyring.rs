@@ -1,5 +1,6 @@
-//! The token cache's key in a real OS keyring: a private D-Bus session with GNOME Keyring's
-//! Secret Service, as on a Linux desktop.
+//! The OS keyring for real: a private D-Bus session with GNOME Keyring's Secret Service, as on a
+//! Linux desktop. It keeps the token cache's key, and the password of a legacy Basic connection
+//! when the user asks (`--remember-password`).
 //!
 //! Needs `dbus-daemon` and `gnome-keyring-daemon` (CI installs them; `.ci/run` sets
 //! `EXO_REQUIRE_KEYRING_TEST=1` so that a missing one fails there instead of skipping).
@@ -17,6 +18,20 @@ struct DesktopKeyring {
 }
 
 impl DesktopKeyring {
+    /// The keyring, or `None` (the test is skipped) where its daemons are missing, which CI
+    /// does not allow.
+    fn start_or_skip(home: &std::path::Path) -> Option<Self> {
+        let keyring = Self::start(home);
+        if keyring.is_none() {
+            assert!(
+                std::env::var_os("EXO_REQUIRE_KEYRING_TEST").is_none(),
+                "dbus-daemon and gnome-keyring-daemon are needed (apt-get install dbus-daemon gnome-keyring)"
+            );
+            eprintln!("skipped: dbus-daemon or gnome-keyring-daemon is not installed");
+        }
+        keyring
+    }
+
     fn start(home: &std::path::Path) -> Option<Self> {
         let mut bus = Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
@@ -65,12 +80,7 @@ impl Drop for DesktopKeyring {
 #[test]
 fn the_cache_key_lives_in_the_os_keyring_when_there_is_one() {
     let sb = SandboxEnv::start(|_| {});
-    let Some(keyring) = DesktopKeyring::start(&sb.env.home()) else {
-        assert!(
-            std::env::var_os("EXO_REQUIRE_KEYRING_TEST").is_none(),
-            "dbus-daemon and gnome-keyring-daemon are needed (apt-get install dbus-daemon gnome-keyring)"
-        );
-        eprintln!("skipped: dbus-daemon or gnome-keyring-daemon is not installed");
+    let Some(keyring) = DesktopKeyring::start_or_skip(&sb.env.home()) else {
         return;
     };
     let on_desktop = |exo: support::Exo| exo.env("DBUS_SESSION_BUS_ADDRESS", &keyring.address);
@@ -109,5 +119,62 @@ fn the_cache_key_lives_in_the_os_keyring_when_there_is_one() {
         .run()
         .success();
     assert!(!state.join("cache").exists());
+    drop(keyring);
+}
+
+#[test]
+fn a_typed_password_is_kept_in_the_keyring_only_when_asked_and_removed_on_disconnect() {
+    let sb = SandboxEnv::start(|c| c.seed.tenants[0].basic_auth_enabled = true);
+    sb.env.install("basic-auth", &sb.env.bundled_plugins());
+    let Some(keyring) = DesktopKeyring::start_or_skip(&sb.env.home()) else {
+        return;
+    };
+    let on_desktop = |exo: support::Exo| exo.env("DBUS_SESSION_BUS_ADDRESS", &keyring.address);
+    let upn = "exadmin@contoso.onmicrosoft.com";
+    let password = "Sandbox-ExAdmin-1!";
+    let child = on_desktop(sb.exo())
+        .args([
+            "connect",
+            "-m",
+            "basic-auth",
+            "--upn",
+            upn,
+            "--remember-password",
+        ])
+        .args([
+            "--connection-uri",
+            &format!("{}PowerShell-LiveID/", sb.sandbox.base_url()),
+        ])
+        .env_remove("EXO_PASSWORD")
+        .in_terminal(None)
+        .spawn_with_stdin();
+    let (success, seen) = support::answer_prompts(child, &[("password: ", password)]);
+    assert!(success, "{seen}");
+    assert!(!seen.contains("WARNING"), "{seen}");
+    on_desktop(sb.exo().args(["Get-AcceptedDomain"]))
+        .run()
+        .success();
+
+    // The password is in the keyring (the command above had no other source for it).
+    let listed = on_desktop(sb.exo().args(["connections", "--output", "json"]))
+        .run()
+        .success()
+        .json();
+    let id = listed[0]["ConnectionId"].as_str().unwrap();
+    let account = session::keys::secret_account(id.parse().unwrap(), "password");
+    // SAFETY: nextest runs each test in a process of its own, and this one starts no other
+    // threads that read the environment.
+    unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &keyring.address) };
+    assert_eq!(
+        session::keys::recall(&account)
+            .unwrap()
+            .as_deref()
+            .map(Vec::as_slice),
+        Some(password.as_bytes())
+    );
+    on_desktop(sb.exo().args(["disconnect", "--yes"]))
+        .run()
+        .success();
+    assert_eq!(session::keys::recall(&account).unwrap(), None);
     drop(keyring);
 }

@@ -2,6 +2,7 @@
 //! so, the sandbox tenant on an ephemeral loopback port).
 #![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
+mod basic_auth;
 mod certificate;
 mod chromium;
 mod cmdlets;

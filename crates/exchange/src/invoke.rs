@@ -1,6 +1,8 @@
-//! `POST {exchange}/adminapi/beta/{tenant}/InvokeCommand`: one cmdlet, every page.
+//! One cmdlet, every page: `POST {exchange}/adminapi/beta/{tenant}/InvokeCommand` with a bearer
+//! token, or the same body to remote PowerShell's legacy endpoint ([`Route::Legacy`]) with Basic
+//! credentials in a shell session (`docs/exchange-online.md`, "Legacy paths").
 //!
-//! - Headers as the reference module sends them (`docs/exchange-online.md`, "Headers"): the bearer token,
+//! - Headers as the reference module sends them (`docs/exchange-online.md`, "Headers"): the credentials,
 //!   `X-AnchorMailbox`, `connection-id`, one `client-request-id` per cmdlet kept across pages
 //!   and retries, `Prefer: odata.maxpagesize=N`, `X-CmdletName`, `X-ClientApplication`.
 //! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
@@ -13,8 +15,13 @@
 //!   back off exponentially) and retry; 502, 504 and broken connections are retried only for
 //!   cmdlets that merely read, since a lost answer to `New-Mailbox` may hide a mailbox that was
 //!   made. Exchange's own error message is kept.
+//! - Legacy shells: the first request opens one and the server names it in
+//!   `X-PowerShell-ShellId`; every later request (next pages, later commands through
+//!   [`Shell`]) sends that id back. A shell the server no longer has (it expired) is replaced
+//!   once; the server's limit on open shells comes back as its own message.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -32,8 +39,8 @@ use crate::cmdlet::Cmdlet;
 pub struct Target {
     /// The Exchange base URL, ending in `/`.
     pub exchange: Url,
-    /// The tenant in the URL: a GUID or a domain (the delegated organization for partners).
-    pub tenant: String,
+    /// Which endpoint, and how the secret from the [`TokenSource`] is sent.
+    pub route: Route,
     /// The connection's id (`connection-id`).
     pub connection_id: Uuid,
     /// The `X-AnchorMailbox` value, e.g. `UPN:admin@contoso.onmicrosoft.com`.
@@ -47,11 +54,72 @@ pub struct Target {
     pub client_application: String,
 }
 
+/// Which endpoint a cmdlet goes to, and how it is authenticated.
+#[derive(Clone, Debug)]
+pub enum Route {
+    /// The admin REST API: `adminapi/beta/{tenant}/InvokeCommand`, `Authorization: Bearer`.
+    InvokeCommand {
+        /// The tenant in the URL: a GUID or a domain (the delegated organization for
+        /// partners).
+        tenant: String,
+    },
+    /// Remote PowerShell's legacy endpoint: `Authorization: Basic user:secret`, where the
+    /// secret is the account's password or, with `BasicAuthToOAuthConversion=true`, the access
+    /// token.
+    Legacy {
+        /// The endpoint with its query, e.g. `…/PowerShell-LiveID/?DelegatedOrg=…`.
+        url: Url,
+        /// The Basic user name.
+        user: String,
+        /// The shell session, shared with the caller so that it outlives the command.
+        shell: Shell,
+    },
+}
+
+/// The header that names a legacy shell session.
+pub const SHELL_HEADER: &str = "X-PowerShell-ShellId";
+
+/// The id of a legacy shell session, if one is open; shared by clones.
+#[derive(Clone, Debug, Default)]
+pub struct Shell(Arc<Mutex<Option<String>>>);
+
+impl Shell {
+    /// A session that continues shell `id` (or opens one at the first request).
+    pub fn new(id: Option<String>) -> Self {
+        Self(Arc::new(Mutex::new(id)))
+    }
+
+    /// The open shell's id.
+    pub fn id(&self) -> Option<String> {
+        self.slot().clone()
+    }
+
+    fn set(&self, id: Option<String>) {
+        *self.slot() = id;
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whether a server's shell id can be sent back and kept: a short run of letters, digits and
+/// hyphens (Exchange's are GUIDs).
+fn is_shell_id(text: &str) -> bool {
+    (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 impl Target {
-    /// The InvokeCommand URL.
-    pub fn invoke_url(&self) -> Result<Url, url::ParseError> {
-        self.exchange
-            .join(&format!("adminapi/beta/{}/InvokeCommand", self.tenant))
+    /// The URL a cmdlet is posted to.
+    pub fn url(&self) -> Result<Url, url::ParseError> {
+        match &self.route {
+            Route::InvokeCommand { tenant } => self
+                .exchange
+                .join(&format!("adminapi/beta/{tenant}/InvokeCommand")),
+            Route::Legacy { url, .. } => Ok(url.clone()),
+        }
     }
 }
 
@@ -184,7 +252,7 @@ pub async fn invoke(
     policy: RetryPolicy,
     mut on_page: impl FnMut(Page) -> std::io::Result<()>,
 ) -> Result<Summary, InvokeError> {
-    let url = target.invoke_url().map_err(|e| InvokeError::Malformed {
+    let url = target.url().map_err(|e| InvokeError::Malformed {
         cmdlet: cmdlet.name.clone(),
         page: 0,
         reason: format!("bad Exchange URL: {e}"),
@@ -316,19 +384,42 @@ impl<T: TokenSource> Request<'_, T> {
         };
         let mut token = self.tokens.token(None).await.map_err(InvokeError::Token)?;
         let mut renewed = false;
+        let mut reopened = false;
         let mut retries = 0;
         loop {
+            let shell = self.shell().and_then(Shell::id);
             let failure = match self.send(&url, &token, page_size).await {
                 Ok((status, _, body)) if status.is_success() => {
                     return self.parse(page, status, &body);
                 }
-                Ok((StatusCode::UNAUTHORIZED, _, _)) if !renewed => {
-                    tracing::info!(target: "exchange", "{}: token rejected (401); renewing it once", self.cmdlet.name);
-                    token = self
+                Ok((StatusCode::BAD_REQUEST, _, body))
+                    if shell.is_some() && !reopened && names_a_lost_shell(&body) =>
+                {
+                    tracing::info!(target: "exchange", "{}: the server no longer has shell {}; opening another", self.cmdlet.name, shell.unwrap_or_default());
+                    if let Some(shell) = self.shell() {
+                        shell.set(None);
+                    }
+                    reopened = true;
+                    continue;
+                }
+                Ok((StatusCode::UNAUTHORIZED, headers, body)) if !renewed => {
+                    tracing::info!(target: "exchange", "{}: credentials rejected (401); renewing them once", self.cmdlet.name);
+                    let renewal = self
                         .tokens
                         .token(Some(&token))
                         .await
                         .map_err(InvokeError::Token)?;
+                    // The same secret again (a password read again from its file) would only
+                    // be refused again, and count towards locking the account.
+                    if *renewal == *token {
+                        return Err(exchange_error(
+                            &self.cmdlet.name,
+                            StatusCode::UNAUTHORIZED,
+                            &headers,
+                            &body,
+                        ));
+                    }
+                    token = renewal;
                     renewed = true;
                     continue;
                 }
@@ -425,10 +516,17 @@ impl<T: TokenSource> Request<'_, T> {
         tracing::debug!(target: "exchange", "→ POST {url} ({}, request {})", self.cmdlet.name, self.request_id);
         tracing::trace!(target: "exchange", "→ {}", redacted_parameters(self.cmdlet));
         let started = std::time::Instant::now();
-        let response = self
-            .http
-            .post(url.clone())
-            .bearer_auth(token)
+        let request = match &self.target.route {
+            Route::InvokeCommand { .. } => self.http.post(url.clone()).bearer_auth(token),
+            Route::Legacy { user, shell, .. } => {
+                let request = self.http.post(url.clone()).basic_auth(user, Some(token));
+                match shell.id() {
+                    Some(id) => request.header(SHELL_HEADER, id),
+                    None => request,
+                }
+            }
+        };
+        let response = request
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
             .header("X-AnchorMailbox", &self.target.anchor_mailbox)
@@ -444,6 +542,15 @@ impl<T: TokenSource> Request<'_, T> {
         let response = self.waiting_for(response, started).await?;
         let status = response.status();
         let headers = response.headers().clone();
+        if let Some(shell) = self.shell()
+            && let Some(id) = headers.get(SHELL_HEADER).and_then(|v| v.to_str().ok())
+        {
+            if is_shell_id(id) {
+                shell.set(Some(id.to_owned()));
+            } else {
+                tracing::warn!(target: "exchange", "ignoring a malformed {SHELL_HEADER} from the server");
+            }
+        }
         let mut response = response;
         let mut body = Vec::new();
         if status.is_success() {
@@ -477,6 +584,14 @@ impl<T: TokenSource> Request<'_, T> {
             started.elapsed().as_millis()
         );
         Ok((status, headers, body))
+    }
+
+    /// The legacy shell session, on that route.
+    fn shell(&self) -> Option<&Shell> {
+        match &self.target.route {
+            Route::Legacy { shell, .. } => Some(shell),
+            Route::InvokeCommand { .. } => None,
+        }
     }
 
     /// Waits for the answer to begin, saying on stderr (a warning, so always shown) that exo is
@@ -738,6 +853,53 @@ fn exchange_error(
         status: status.as_u16(),
         code,
         message,
+    }
+}
+
+/// Whether an error answer says the shell it was sent to is gone: the WinRM message "The
+/// request for the Windows Remote Shell with ShellId … failed because the shell was not found
+/// on the server".
+fn names_a_lost_shell(body: &[u8]) -> bool {
+    String::from_utf8_lossy(body).contains("shell was not found")
+}
+
+/// Closes a legacy shell session: `DELETE` on the endpoint with its id, authenticated as
+/// `target` with `secret`. A shell the server no longer has counts as closed.
+pub async fn close_shell(
+    http: &reqwest::Client,
+    target: &Target,
+    secret: &str,
+    id: &str,
+) -> Result<(), InvokeError> {
+    let cmdlet = "closing the remote PowerShell shell";
+    let network = |message| InvokeError::Network {
+        cmdlet: cmdlet.to_owned(),
+        page: 1,
+        message,
+    };
+    let Route::Legacy { url, user, .. } = &target.route else {
+        return Ok(());
+    };
+    tracing::debug!(target: "exchange", "→ DELETE {url} (shell {id})");
+    let response = http
+        .delete(url.clone())
+        .basic_auth(user, Some(secret))
+        .header(SHELL_HEADER, id)
+        .header("connection-id", target.connection_id.to_string())
+        .send()
+        .await
+        .map_err(|e| network(describe_reqwest_error(e)))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| network(describe_reqwest_error(e)))?;
+    tracing::debug!(target: "exchange", "← {status} to DELETE");
+    if status.is_success() || (status == StatusCode::BAD_REQUEST && names_a_lost_shell(&body)) {
+        Ok(())
+    } else {
+        Err(exchange_error(cmdlet, status, &headers, &body))
     }
 }
 

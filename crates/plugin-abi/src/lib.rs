@@ -458,5 +458,17 @@ pub mod capability {
     pub const CERTIFICATE: &str = "certificate";
 }
 
+/// Well-known keys of the `extensions` JSON objects and well-known data values (see
+/// `EVOLUTION.md`). New ones may appear in any 1.x release; ignore the ones you do not know.
+pub mod extension {
+    /// [`super::LoginRequest::extensions`]: remote PowerShell's legacy endpoint,
+    /// `{"url", "delegated_organization", "basic_auth_to_oauth_conversion"}`.
+    pub const LEGACY_ENDPOINT: &str = "legacy_endpoint";
+    /// [`super::TokenGrant::token_type`] of a sign-in without a token: the host sends the
+    /// account's user name and the request's `password` parameter (read again from its source
+    /// for each command, never stored) as HTTP Basic credentials to the legacy endpoint.
+    pub const BASIC_TOKEN_TYPE: &str = "Basic";
+}
+
 #[cfg(test)]
 mod tests;

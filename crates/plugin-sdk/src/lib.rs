@@ -71,8 +71,10 @@ pub use plugin_abi as abi;
 pub use export::root_module;
 pub use host::{Host, HttpOptions, RedirectListener, RedirectQuery};
 pub use http_client::{HostHttpClient, HttpError};
+pub use plugin_abi::extension::BASIC_TOKEN_TYPE;
 pub use types::{
-    Account, AccountKind, Description, Error, ErrorKind, Grant, Parameter, ParameterKind, Request,
+    Account, AccountKind, Description, Error, ErrorKind, Grant, LegacyEndpoint, Parameter,
+    ParameterKind, Request,
 };
 
 /// A login method, implemented by a plugin.

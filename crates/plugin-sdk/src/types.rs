@@ -93,6 +93,26 @@ impl<'a> Request<'a> {
             .iter()
             .any(|c| c.as_str() == capability)
     }
+
+    /// Remote PowerShell's legacy endpoint, when the user named one as `--connection-uri`
+    /// (the request extension `legacy_endpoint`, see `EVOLUTION.md`).
+    pub fn legacy_endpoint(&self) -> Option<LegacyEndpoint> {
+        let extensions: serde_json::Value =
+            serde_json::from_str(self.raw.extensions.as_str()).ok()?;
+        serde_json::from_value(extensions.get(abi::extension::LEGACY_ENDPOINT)?.clone()).ok()
+    }
+}
+
+/// Remote PowerShell's legacy endpoint (`…/PowerShell-LiveID/`), as a login request carries it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LegacyEndpoint {
+    /// Where requests go, with the query that says how to read them
+    /// (`?DelegatedOrg=…&BasicAuthToOAuthConversion=true`).
+    pub url: String,
+    /// `DelegatedOrg`: the customer organization a partner acts for.
+    pub delegated_organization: Option<String>,
+    /// `BasicAuthToOAuthConversion=true`: the Basic password is an access token.
+    pub basic_auth_to_oauth_conversion: bool,
 }
 
 /// The tokens a login produced. Tokens are zeroized when dropped.

@@ -52,6 +52,10 @@ pub struct Entry {
     pub connection: Connection,
     /// Its tokens.
     pub tokens: Tokens,
+    /// The id of its open remote PowerShell shell, for a legacy connection: later commands
+    /// reuse it rather than open one each (the server allows a user only a few).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_shell: Option<String>,
 }
 
 impl CacheError {

@@ -66,6 +66,9 @@ pub enum ParameterSource {
     Env(String),
     /// A secret typed at a prompt (cannot be typed again without a terminal).
     Prompt,
+    /// A secret typed at a prompt or read from stdin, and kept in the OS keyring under this
+    /// account name because the user asked (`exo connect --remember-password`).
+    Keyring(String),
 }
 
 /// One login-method parameter of a connection.
@@ -138,6 +141,45 @@ pub struct Connection {
     /// as its plugin announced.
     #[serde(default)]
     pub certificate_authentication: bool,
+    /// How its cmdlets reach Exchange.
+    #[serde(default)]
+    pub transport: Transport,
+}
+
+/// How a connection's cmdlets reach Exchange.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Transport {
+    /// The admin REST API with the bearer token: `POST adminapi/beta/{tenant}/InvokeCommand`.
+    #[default]
+    InvokeCommand,
+    /// Remote PowerShell's legacy endpoint (`Endpoints::legacy`), with HTTP Basic credentials,
+    /// in a shell session that later commands reuse.
+    Legacy {
+        /// What the Basic password is.
+        password: LegacyPassword,
+    },
+}
+
+impl Transport {
+    /// Whether each request sends the account's password (a Basic sign-in without a token).
+    pub fn sends_password(&self) -> bool {
+        *self
+            == Self::Legacy {
+                password: LegacyPassword::Password,
+            }
+    }
+}
+
+/// What a legacy connection sends as its Basic password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegacyPassword {
+    /// The account's password, read again from its source for each command (it is never
+    /// cached).
+    Password,
+    /// The connection's access token (`BasicAuthToOAuthConversion=true`).
+    AccessToken,
 }
 
 /// Whom a login method signed in, as it reported.
@@ -176,6 +218,8 @@ pub struct NewConnection {
     pub reconnect: Vec<String>,
     /// Whether the method signs in with a certificate.
     pub certificate_authentication: bool,
+    /// How its cmdlets reach Exchange.
+    pub transport: Transport,
 }
 
 /// Why a sign-in cannot become a connection.
@@ -253,6 +297,7 @@ impl NewConnection {
             created_at: now(),
             reconnect: self.reconnect,
             certificate_authentication: self.certificate_authentication,
+            transport: self.transport,
         })
     }
 }

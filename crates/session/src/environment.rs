@@ -5,6 +5,11 @@
 //! the hosts of any environment; the token scope always comes from the environment. The
 //! `sandbox` environment reads the running sandbox's discovery file (`sandbox.json`) and trusts
 //! only the sandbox's CA.
+//!
+//! A `--connection-uri` naming a cloud's Exchange host picks that cloud when no `--environment`
+//! is given. One naming remote PowerShell's legacy endpoint (`…/PowerShell-LiveID/`) may carry
+//! the query old scripts used (`?DelegatedOrg=…&BasicAuthToOAuthConversion=true&email=…`); it
+//! becomes a [`LegacyEndpoint`] (see `docs/exchange-online.md`, "Legacy paths").
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -142,6 +147,42 @@ pub struct Endpoints {
     pub resource: String,
     /// Trust: `None` for the platform's roots; a CA file for the sandbox or `--ca-file`.
     pub trust: Trust,
+    /// Remote PowerShell's legacy endpoint, when `--connection-uri` named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<LegacyEndpoint>,
+}
+
+/// Remote PowerShell's legacy endpoint, as a `--connection-uri` such as
+/// `https://outlook.office365.com/PowerShell-LiveID/?DelegatedOrg=…&BasicAuthToOAuthConversion=true`
+/// names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyEndpoint {
+    /// The endpoint without its query, e.g. `https://outlook.office365.com/PowerShell-LiveID/`.
+    pub url: Url,
+    /// `DelegatedOrg`: the customer organization a partner acts for.
+    pub delegated_organization: Option<String>,
+    /// `BasicAuthToOAuthConversion=true`: the Basic password is an OAuth access token.
+    pub basic_auth_to_oauth_conversion: bool,
+}
+
+impl LegacyEndpoint {
+    /// The URL requests go to: the endpoint with the query that says how to read them.
+    pub fn request_url(&self) -> Url {
+        let mut url = self.url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(organization) = &self.delegated_organization {
+                query.append_pair("DelegatedOrg", organization);
+            }
+            if self.basic_auth_to_oauth_conversion {
+                query.append_pair("BasicAuthToOAuthConversion", "true");
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        url
+    }
 }
 
 /// Which certificate authorities a connection trusts.
@@ -160,6 +201,19 @@ impl Endpoints {
     /// The `.default` scope of the resource.
     pub fn scope(&self) -> String {
         format!("{}/.default", self.resource.trim_end_matches('/'))
+    }
+
+    /// The legacy endpoint `--connection-uri` named, else the environment's own
+    /// (`{exchange}PowerShell-LiveID/`), as remote PowerShell's default `-ConnectionUri` was.
+    pub fn legacy_or_default(&self) -> LegacyEndpoint {
+        self.legacy.clone().unwrap_or_else(|| LegacyEndpoint {
+            url: self
+                .exchange
+                .join("PowerShell-LiveID/")
+                .unwrap_or_else(|_| self.exchange.clone()),
+            delegated_organization: None,
+            basic_auth_to_oauth_conversion: false,
+        })
     }
 }
 
@@ -195,6 +249,9 @@ pub enum EnvironmentError {
          there (and no proxy stands between them on loopback)"
     )]
     CaFileWithSandbox,
+    /// A legacy endpoint's query that exo cannot honour.
+    #[error("invalid --connection-uri query: {0}")]
+    LegacyQuery(String),
     /// The sandbox discovery file is missing or unreadable.
     #[error("no running sandbox found at {path}: {reason}")]
     SandboxNotRunning {
@@ -217,7 +274,18 @@ pub const SANDBOX_DISCOVERY_FILE: &str = "sandbox.json";
 
 /// Resolves the endpoints for `options`.
 pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError> {
-    let environment = options.environment.unwrap_or(EnvironmentName::O365Default);
+    let connection = options
+        .connection_uri
+        .as_deref()
+        .map(connection_uri)
+        .transpose()?;
+    let environment = options
+        .environment
+        .or_else(|| {
+            let host = connection.as_ref()?.0.host_str()?;
+            environment_of_host(host)
+        })
+        .unwrap_or(EnvironmentName::O365Default);
     let cloud = environment.cloud();
     let (mut exchange, mut authority_base, mut trust) = match environment {
         EnvironmentName::Sandbox => {
@@ -235,17 +303,18 @@ pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError>
             Trust::Platform,
         ),
     };
-    if let Some(uri) = &options.connection_uri {
-        exchange = https_url("--connection-uri", uri)?;
+    let legacy = connection.and_then(|(url, legacy)| {
+        exchange = url;
         strip_legacy_path(&mut exchange);
-    }
+        legacy
+    });
     let tenant = options.organization.as_deref().unwrap_or("organizations");
     if !crate::connection::is_tenant_name(tenant) {
         return Err(EnvironmentError::BadOrganization(tenant.to_owned()));
     }
     let authority = match &options.authority_uri {
         Some(uri) => {
-            let mut url = https_url("--authority-uri", uri)?;
+            let mut url = https_url("--authority-uri", uri, false)?;
             if url.path_segments().is_none_or(|mut s| s.all(str::is_empty)) {
                 url.set_path(tenant);
             }
@@ -271,7 +340,86 @@ pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError>
         authority,
         resource: cloud.resource.to_owned(),
         trust,
+        legacy,
     })
+}
+
+/// The named cloud whose Exchange host is `host`, if any.
+fn environment_of_host(host: &str) -> Option<EnvironmentName> {
+    EnvironmentName::ALL
+        .into_iter()
+        .filter(|name| *name != EnvironmentName::Sandbox)
+        .find(|name| {
+            Url::parse(name.cloud().exchange)
+                .is_ok_and(|url| url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host)))
+        })
+}
+
+/// `--connection-uri`: an https URL, and the legacy endpoint it names, if it does. Only the
+/// legacy endpoint takes a query, and only the parameters remote PowerShell understood.
+fn connection_uri(value: &str) -> Result<(Url, Option<LegacyEndpoint>), EnvironmentError> {
+    let option = "--connection-uri";
+    let mut url = https_url(option, value, true)?;
+    let is_legacy = url
+        .path()
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
+        .ends_with("/powershell-liveid");
+    if !is_legacy {
+        if url.query().is_some() {
+            return Err(EnvironmentError::InvalidUri {
+                option,
+                value: without_userinfo(value),
+                reason: "a query is only allowed on remote PowerShell's endpoint \
+                         (…/PowerShell-LiveID/?DelegatedOrg=…)"
+                    .into(),
+            });
+        }
+        return Ok((url, None));
+    }
+    let mut legacy = LegacyEndpoint {
+        url: url.clone(),
+        delegated_organization: None,
+        basic_auth_to_oauth_conversion: false,
+    };
+    legacy.url.set_query(None);
+    for (name, value) in url.query_pairs() {
+        match name.to_ascii_lowercase().as_str() {
+            "delegatedorg" if crate::connection::is_tenant_name(&value) => {
+                legacy.delegated_organization = Some(value.into_owned());
+            }
+            "delegatedorg" => {
+                return Err(EnvironmentError::LegacyQuery(format!(
+                    "DelegatedOrg {} is neither a tenant GUID nor a domain name",
+                    value.escape_debug()
+                )));
+            }
+            "basicauthtooauthconversion" => {
+                legacy.basic_auth_to_oauth_conversion = match value.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(EnvironmentError::LegacyQuery(format!(
+                            "BasicAuthToOAuthConversion must be true or false, not {}",
+                            value.escape_debug()
+                        )));
+                    }
+                };
+            }
+            // The system mailbox old scripts named to anchor the session; exo anchors as the
+            // admin API does.
+            "email" => {}
+            _ => {
+                return Err(EnvironmentError::LegacyQuery(format!(
+                    "remote PowerShell's endpoint takes DelegatedOrg, BasicAuthToOAuthConversion \
+                     and email, not {}",
+                    name.escape_debug()
+                )));
+            }
+        }
+    }
+    url.set_query(None);
+    Ok((url, Some(legacy)))
 }
 
 fn read_sandbox_discovery(dir: &Path) -> Result<SandboxDiscovery, EnvironmentError> {
@@ -320,7 +468,11 @@ pub fn without_userinfo(text: &str) -> String {
     }
 }
 
-fn https_url(option: &'static str, value: &str) -> Result<Url, EnvironmentError> {
+fn https_url(
+    option: &'static str,
+    value: &str,
+    query_allowed: bool,
+) -> Result<Url, EnvironmentError> {
     // Every error shows the URL without credentials, whatever else is wrong with it.
     let invalid = |reason: String| EnvironmentError::InvalidUri {
         option,
@@ -331,7 +483,7 @@ fn https_url(option: &'static str, value: &str) -> Result<Url, EnvironmentError>
     if url.scheme() != "https" {
         return Err(invalid("only https URLs are accepted".into()));
     }
-    if url.query().is_some() || url.fragment().is_some() {
+    if (url.query().is_some() && !query_allowed) || url.fragment().is_some() {
         return Err(invalid("a query or fragment is not allowed here".into()));
     }
     if !url.username().is_empty() || url.password().is_some() {

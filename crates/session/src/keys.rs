@@ -6,6 +6,9 @@
 //! session. Otherwise it lives in `cache.key` next to the cache, mode 0600 in a 0700 folder,
 //! like `~/.ssh/id_*`; a key file that others can read or write is refused.
 //!
+//! The keyring also keeps the secrets a user asks exo to remember (`exo connect
+//! --remember-password`): [`remember`], [`recall`], [`forget`]; never in a file.
+//!
 //! `EXO_KEY_STORE=keyring` or `=file` forces one. The cache header records where its key is,
 //! so a cache keeps working when the choice changes. Keyring calls run on a helper thread and
 //! give up after a few seconds, so that a session bus without a keyring daemon cannot stall
@@ -215,6 +218,67 @@ impl Keys {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         file.read_exact(&mut key[..]).map_err(io)?;
         Ok(Some(key))
+    }
+}
+
+/// Why a remembered secret could not be kept, read or removed.
+#[derive(Debug, thiserror::Error)]
+#[error("the OS keyring: {0}")]
+pub struct KeyringError(String);
+
+impl From<CacheError> for KeyringError {
+    fn from(error: CacheError) -> Self {
+        match error {
+            CacheError::Keyring(message) => Self(message),
+            other => Self(other.to_string()),
+        }
+    }
+}
+
+/// The keyring account of secret parameter `name` of connection `connection_id`.
+pub fn secret_account(connection_id: uuid::Uuid, name: &str) -> String {
+    format!("secret:{connection_id}:{name}")
+}
+
+/// Keeps `secret` in the OS keyring under `account`.
+pub fn remember(account: &str, secret: &[u8]) -> Result<(), KeyringError> {
+    keyring_available()?;
+    let secret = Zeroizing::new(secret.to_vec());
+    keyring_call(account, move |entry| {
+        entry.set_secret(&secret).map_err(|e| e.to_string())
+    })?;
+    Ok(())
+}
+
+/// The secret kept under `account`, or `None` if there is none.
+pub fn recall(account: &str) -> Result<Option<Zeroizing<Vec<u8>>>, KeyringError> {
+    keyring_available()?;
+    Ok(keyring_call(account, |entry| match entry.get_secret() {
+        Ok(secret) => Ok(Some(Zeroizing::new(secret))),
+        Err(keyring_core::Error::NoEntry) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    })?)
+}
+
+/// Removes the secret kept under `account`, if any.
+pub fn forget(account: &str) -> Result<(), KeyringError> {
+    keyring_available()?;
+    Ok(keyring_call(account, |entry| {
+        match entry.delete_credential() {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    })?)
+}
+
+fn keyring_available() -> Result<(), KeyringError> {
+    if use_keyring() {
+        Ok(())
+    } else {
+        Err(KeyringError(format!(
+            "none is available here (on Linux, the Secret Service of a desktop session; \
+             {KEY_STORE_VAR}=file turns it off)"
+        )))
     }
 }
 

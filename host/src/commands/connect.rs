@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 
 use abi_stable::std_types::RResult;
 use anyhow::Context as _;
-use plugin_abi::{LoginRequest, TokenGrant, capability};
+use plugin_abi::{LoginRequest, TokenGrant, capability, extension};
 use session::cache::Entry;
-use session::connection::{Connection, MethodParameter, NewConnection, ParameterSource};
+use session::connection::{
+    Connection, LegacyPassword, MethodParameter, NewConnection, ParameterSource, Transport,
+};
 use session::environment::{self, EndpointOptions};
 use zeroize::Zeroizing;
 
@@ -30,7 +32,11 @@ pub async fn run(
     plugin: LoadedPlugin,
     given: Vec<GivenParameter>,
 ) -> anyhow::Result<ExitCode> {
-    let endpoints = environment::resolve(&endpoint_options(&args.endpoints))?;
+    let mut endpoints = environment::resolve(&endpoint_options(&args.endpoints))?;
+    let delegated_organization = delegated_organization(args, &endpoints)?;
+    if let Some(legacy) = &mut endpoints.legacy {
+        legacy.delegated_organization = delegated_organization.clone();
+    }
     // Refuse a clash before anyone signs in (the cache refuses it again when adding).
     let existing = context.store.read().await?;
     if let Some(other) = existing.prefix_owner(args.prefix.as_deref()) {
@@ -56,6 +62,12 @@ pub async fn run(
     let interactive = !args.non_interactive && services::terminal_available();
     let prompt = TerminalPrompt { interactive };
     let parameters = parameters::resolve(&plugin.description.parameters, &given, &prompt)?;
+    if args.remember_password && !parameters.sources.iter().any(|p| is_typed(&p.source)) {
+        anyhow::bail!(
+            "--remember-password keeps a secret typed at the prompt or read from stdin; this \
+             connection reads its secrets again from their files or variables"
+        );
+    }
     let request = login_request(&endpoints, &parameters, interactive);
     let method = plugin.method_id().to_owned();
     let certificate_authentication = plugin
@@ -65,30 +77,135 @@ pub async fn run(
         .any(|c| c.as_str() == capability::CERTIFICATE);
     let trust = endpoints.trust.clone();
     let grant = acquire(context, plugin, trust, request, interactive).await?;
+    let transport = transport_of(&grant, &endpoints);
+    if transport != Transport::InvokeCommand && endpoints.legacy.is_none() {
+        let mut legacy = endpoints.legacy_or_default();
+        legacy.delegated_organization = delegated_organization.clone();
+        endpoints.legacy = Some(legacy);
+    }
     let new = NewConnection {
         method,
         parameters: parameters.sources.clone(),
         endpoints,
         organization: args.endpoints.organization.clone(),
-        delegated_organization: args.delegated_organization.clone(),
+        delegated_organization,
         prefix: args.prefix.clone(),
         page_size: args.page_size,
         reconnect: reconnect_args(args, &parameters.sources),
         certificate_authentication,
+        transport,
     };
     let tokens = tokens_of(&new.method, &grant);
     let connection = new.signed_in(signed_in(&grant));
     let expires_on = grant.expires_on;
     wipe_grant(grant);
-    let (connection, tokens) = (connection?, tokens?);
+    let (mut connection, tokens) = (connection?, tokens?);
+    if args.remember_password {
+        remember_typed_secrets(&mut connection, &parameters)?;
+    }
     let mut locked = context.store.lock().await?;
     let number = locked.contents().add(Entry {
         connection: connection.clone(),
         tokens,
+        legacy_shell: None,
     })?;
     locked.save()?;
     crate::output::say(format_args!("{}", summary(&connection, number, expires_on)))?;
+    if let Some(warning) = password_not_kept(&connection, number) {
+        crate::output::tell(format_args!("WARNING: {warning}"));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The customer organization: `--delegated-organization`, or the legacy connection URI's
+/// `DelegatedOrg`; both must agree.
+fn delegated_organization(
+    args: &ConnectArgs,
+    endpoints: &environment::Endpoints,
+) -> anyhow::Result<Option<String>> {
+    let from_uri = endpoints
+        .legacy
+        .as_ref()
+        .and_then(|legacy| legacy.delegated_organization.clone());
+    match (&args.delegated_organization, from_uri) {
+        (Some(given), Some(uri)) if !given.eq_ignore_ascii_case(&uri) => anyhow::bail!(
+            "--delegated-organization {} and the connection URI's DelegatedOrg={} disagree",
+            given.escape_debug(),
+            uri.escape_debug()
+        ),
+        (Some(given), _) => Ok(Some(given.clone())),
+        (None, uri) => Ok(uri),
+    }
+}
+
+/// How the connection's cmdlets reach Exchange: remote PowerShell's legacy endpoint for a
+/// Basic sign-in (with the password) and for `BasicAuthToOAuthConversion=true` (with the
+/// token as the password); the admin API otherwise.
+fn transport_of(grant: &TokenGrant, endpoints: &environment::Endpoints) -> Transport {
+    if grant.token_type.as_str() == extension::BASIC_TOKEN_TYPE {
+        Transport::Legacy {
+            password: LegacyPassword::Password,
+        }
+    } else if endpoints
+        .legacy
+        .as_ref()
+        .is_some_and(|legacy| legacy.basic_auth_to_oauth_conversion)
+    {
+        Transport::Legacy {
+            password: LegacyPassword::AccessToken,
+        }
+    } else {
+        Transport::InvokeCommand
+    }
+}
+
+/// Whether a secret from `source` cannot be read again: it was typed, or read from stdin.
+fn is_typed(source: &ParameterSource) -> bool {
+    matches!(source, ParameterSource::Prompt | ParameterSource::Stdin)
+}
+
+/// Keeps the secrets that were typed or read from stdin in the OS keyring, as the user asked,
+/// and records that they are there.
+fn remember_typed_secrets(
+    connection: &mut Connection,
+    parameters: &parameters::Resolved,
+) -> anyhow::Result<()> {
+    for parameter in &mut connection.parameters {
+        if !is_typed(&parameter.source) {
+            continue;
+        }
+        let Some(value) = parameters
+            .values
+            .iter()
+            .find(|v| v.name.as_str() == parameter.name)
+        else {
+            continue;
+        };
+        let account = session::keys::secret_account(connection.id, &parameter.name);
+        session::keys::remember(&account, value.value.as_slice())
+            .with_context(|| format!("cannot keep --{} as asked", parameter.name))?;
+        parameter.source = ParameterSource::Keyring(account);
+    }
+    Ok(())
+}
+
+/// Why legacy Basic connection `number` will not work after this process, if it will not.
+fn password_not_kept(connection: &Connection, number: u32) -> Option<String> {
+    if !connection.transport.sends_password() {
+        return None;
+    }
+    let source = &connection
+        .parameters
+        .iter()
+        .find(|p| p.name == crate::credentials::PASSWORD_PARAMETER)?
+        .source;
+    is_typed(source).then(|| {
+        format!(
+            "ExchangeOnline_{number} sends the password with every command, and exo keeps no \
+             password: later commands cannot use it. Connect again with --remember-password (the \
+             OS keyring), --password-file or EXO_PASSWORD."
+        )
+    })
 }
 
 /// The non-secret `exo connect` arguments that make this connection again.
@@ -125,7 +242,7 @@ fn reconnect_args(args: &ConnectArgs, sources: &[MethodParameter]) -> Vec<String
                 push_option(&mut words, &file, Some(path.display().to_string()));
             }
             ParameterSource::Stdin => push_option(&mut words, &file, Some("-".to_owned())),
-            ParameterSource::Env(_) | ParameterSource::Prompt => {}
+            ParameterSource::Env(_) | ParameterSource::Prompt | ParameterSource::Keyring(_) => {}
         }
     }
     words
@@ -196,12 +313,28 @@ fn summary(connection: &Connection, number: u32, expires_on: i64) -> String {
         Some(customer) => format!(", acting for {customer}"),
         None => String::new(),
     };
+    let how = match connection.transport {
+        Transport::InvokeCommand => {
+            format!(
+                "the token expires {}",
+                crate::output::describe_expiry(expires_on)
+            )
+        }
+        Transport::Legacy {
+            password: LegacyPassword::AccessToken,
+        } => format!(
+            "cmdlets go to remote PowerShell with the token as the Basic password; it expires {}",
+            crate::output::describe_expiry(expires_on)
+        ),
+        Transport::Legacy {
+            password: LegacyPassword::Password,
+        } => "cmdlets go to remote PowerShell with Basic authentication".to_owned(),
+    };
     format!(
-        "Connected ExchangeOnline_{number} to {} as {} (tenant {}{target}); the token expires {}.",
+        "Connected ExchangeOnline_{number} to {} as {} (tenant {}{target}); {how}.",
         connection.endpoints.environment,
         crate::output::untrusted(connection.who(), false),
         connection.tenant_id,
-        crate::output::describe_expiry(expires_on)
     )
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 use session::cache::Entry;
-use session::connection::now;
+use session::connection::{Transport, now};
 
 use crate::cli::{ConnectionsArgs, ConnectionsFormat};
 use crate::context::Context;
@@ -93,23 +93,29 @@ impl From<&Entry> for ConnectionInformation {
     fn from(entry: &Entry) -> Self {
         let c = &entry.connection;
         let format = time::format_description::well_known::Rfc3339;
+        let is_basic = c.transport.sends_password();
         Self {
             connection_id: c.id.to_string(),
             state: "Connected",
             id: c.number,
             name: c.name(),
             user_principal_name: c.user_principal_name.clone(),
-            connection_uri: c
-                .endpoints
-                .exchange
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
+            connection_uri: match c.transport {
+                Transport::InvokeCommand => c
+                    .endpoints
+                    .exchange
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                Transport::Legacy { .. } => c.endpoints.legacy_or_default().request_url().into(),
+            },
             azure_ad_authorization_endpoint_uri: c.endpoints.authority.to_string(),
+            // A Basic connection has no token to expire.
             token_expiry_time_utc: time::OffsetDateTime::from_unix_timestamp(
                 entry.tokens.expires_on,
             )
             .ok()
+            .filter(|_| !is_basic)
             .and_then(|t| t.format(&format).ok())
             .unwrap_or_default(),
             certificate_authentication: c.certificate_authentication,

@@ -1,12 +1,16 @@
-//! `exo disconnect`: remove connections and their tokens for good.
+//! `exo disconnect`: remove connections and their tokens for good, close the remote PowerShell
+//! shells of legacy connections, and remove the secrets they kept in the OS keyring.
 
 use std::process::ExitCode;
 
 use anyhow::bail;
-use session::cache::CacheError;
+use session::cache::{CacheError, Entry};
+use session::connection::{Connection, LegacyPassword, ParameterSource, Transport, now};
+use zeroize::Zeroizing;
 
 use crate::cli::DisconnectArgs;
 use crate::context::Context;
+use crate::credentials::{self, PasswordSource};
 use crate::select;
 use crate::services;
 
@@ -40,15 +44,78 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
     }
     let ids: Vec<_> = chosen.iter().map(|e| e.connection.id).collect();
     let mut locked = context.store.lock().await?;
-    locked
-        .contents()
-        .entries
-        .retain(|e| !ids.contains(&e.connection.id));
+    let mut removed = Vec::new();
+    locked.contents().entries.retain(|e| {
+        let chosen = ids.contains(&e.connection.id);
+        if chosen {
+            removed.push(e.clone());
+        }
+        !chosen
+    });
     locked.save()?;
+    for entry in &removed {
+        close_shell(context, entry).await;
+        forget_kept_secrets(&entry.connection);
+    }
     for name in names {
         crate::output::say(format_args!("Disconnected {name}."))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long closing a shell may take before exo leaves it to expire.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Closes a legacy connection's open shell, so that it does not count against the user's few
+/// until it expires; a failure is a warning, since the shell expires anyway.
+async fn close_shell(context: &Context, entry: &Entry) {
+    let connection = &entry.connection;
+    let (Some(shell), Transport::Legacy { password }) =
+        (&entry.legacy_shell, &connection.transport)
+    else {
+        return;
+    };
+    let closed = async {
+        let secret = match password {
+            LegacyPassword::Password => PasswordSource::of(connection).read()?,
+            LegacyPassword::AccessToken if !entry.tokens.is_expired(now()) => {
+                Zeroizing::new(entry.tokens.access_token.expose().to_owned())
+            }
+            LegacyPassword::AccessToken => anyhow::bail!("its token has expired"),
+        };
+        let http = context.clients.get(&connection.endpoints.trust)?;
+        let target = credentials::target(entry, 0);
+        tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            exchange::invoke::close_shell(&http, &target, &secret, shell),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {} s", CLOSE_TIMEOUT.as_secs()))??;
+        Ok(())
+    };
+    if let Err(error) = closed.await {
+        let error = crate::output::untrusted(&format!("{error:#}"), false);
+        crate::output::tell(format_args!(
+            "WARNING: could not close the remote PowerShell shell of {} ({error}); the server \
+             closes it after it has been idle for a while",
+            connection.name()
+        ));
+    }
+}
+
+/// Removes the secrets `exo connect --remember-password` kept for `connection`.
+fn forget_kept_secrets(connection: &Connection) {
+    for parameter in &connection.parameters {
+        if let ParameterSource::Keyring(account) = &parameter.source
+            && let Err(error) = session::keys::forget(account)
+        {
+            crate::output::tell(format_args!(
+                "WARNING: could not remove the kept --{} of {} from the OS keyring: {error}",
+                parameter.name,
+                connection.name()
+            ));
+        }
+    }
 }
 
 /// `disconnect --all` on a cache that cannot be read: move it aside, after asking.

@@ -12,13 +12,13 @@ use std::sync::Mutex;
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use exchange::cmdlet::{Cmdlet, is_cmdlet_name};
-use exchange::invoke::{InvokeError, RetryPolicy, Summary, Target, app_anchor_mailbox, invoke};
+use exchange::invoke::{InvokeError, RetryPolicy, Route, Summary, invoke};
 use futures_util::StreamExt as _;
 use session::cache::Entry;
-use session::connection::AccountKind;
 
 use crate::context::Context;
-use crate::plugin_runtime::{ConnectionTokens, PluginRenewer};
+use crate::credentials::{Credentials, keep_shell};
+use crate::plugin_runtime::PluginRenewer;
 use crate::render::{Format, Progress, Renderer};
 use crate::select;
 
@@ -274,48 +274,47 @@ impl<W: std::io::Write> Runner<'_, W> {
                 };
             }
         };
-        let anchor_mailbox = match (connection.account_kind, &connection.user_principal_name) {
-            (AccountKind::User, Some(upn)) => format!("UPN:{upn}"),
-            _ => app_anchor_mailbox(&connection.tenant_id),
-        };
-        let target = Target {
-            exchange: connection.endpoints.exchange.clone(),
-            tenant: connection.target_tenant().to_owned(),
-            connection_id: connection.id,
-            anchor_mailbox,
-            page_size: connection.page_size,
-            max_page_bytes: self.max_page_mib << 20,
-            client_application: concat!("exo/", env!("CARGO_PKG_VERSION")).to_owned(),
-        };
-        let tokens = ConnectionTokens::new(
-            self.context,
-            self.renewer,
-            connection.id,
-            entry.tokens.clone(),
-        );
+        let target = crate::credentials::target(entry, self.max_page_mib << 20);
+        let credentials = Credentials::of(self.context, self.renewer, entry);
         let tagged = lock(self.renderer).is_tagged();
         let mut reported_errors = Vec::new();
-        let result = invoke(&http, &target, self.cmdlet, &tokens, self.policy, |page| {
-            for warning in &page.warnings {
-                let prefix = if tagged {
-                    format!("[{label}] ")
-                } else {
-                    String::new()
-                };
-                let warning = crate::output::untrusted(warning, false);
-                crate::output::tell(format_args!("WARNING: {prefix}{warning}"));
-            }
-            reported_errors.extend(
-                page.errors
-                    .iter()
-                    .map(|e| format!("{}: {e}", self.cmdlet.name)),
-            );
-            let mut renderer = lock(self.renderer);
-            renderer.write_page(&page.rows, &label)?;
-            lock(self.progress).page(renderer.rows());
-            Ok(())
-        })
+        let result = invoke(
+            &http,
+            &target,
+            self.cmdlet,
+            &credentials,
+            self.policy,
+            |page| {
+                for warning in &page.warnings {
+                    let prefix = if tagged {
+                        format!("[{label}] ")
+                    } else {
+                        String::new()
+                    };
+                    let warning = crate::output::untrusted(warning, false);
+                    crate::output::tell(format_args!("WARNING: {prefix}{warning}"));
+                }
+                reported_errors.extend(
+                    page.errors
+                        .iter()
+                        .map(|e| format!("{}: {e}", self.cmdlet.name)),
+                );
+                let mut renderer = lock(self.renderer);
+                renderer.write_page(&page.rows, &label)?;
+                lock(self.progress).page(renderer.rows());
+                Ok(())
+            },
+        )
         .await;
+        if let Route::Legacy { shell, .. } = &target.route {
+            keep_shell(
+                &self.context.store,
+                connection.id,
+                entry.legacy_shell.as_deref(),
+                shell,
+            )
+            .await;
+        }
         Outcome {
             result,
             reported_errors,

@@ -12,9 +12,15 @@ use crate::select;
 /// Runs `exo token`.
 pub async fn run(context: &Context, args: &TokenArgs) -> anyhow::Result<ExitCode> {
     let contents = context.store.read().await?;
-    let id = select::one(&contents.entries, args.connection_id)?
-        .connection
-        .id;
+    let connection = &select::one(&contents.entries, args.connection_id)?.connection;
+    if connection.transport.sends_password() {
+        anyhow::bail!(
+            "{} signs in with Basic authentication (a password, for each command): it has no \
+             access token",
+            connection.name()
+        );
+    }
+    let id = connection.id;
     let renewer = PluginRenewer::new(context);
     let entry = renewal::valid_tokens(&context.store, id, Need::Fresh, &renewer).await?;
     if args.json {

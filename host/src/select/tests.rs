@@ -25,6 +25,7 @@ fn entry(number: u32, prefix: Option<&str>, organization: Option<&str>) -> Entry
             created_at: i64::from(number),
             reconnect: Vec::new(),
             certificate_authentication: false,
+            transport: Default::default(),
         },
         tokens: Tokens {
             access_token: Secret::new("t"),
@@ -37,6 +38,7 @@ fn entry(number: u32, prefix: Option<&str>, organization: Option<&str>) -> Entry
             authority: String::new(),
             plugin_state: String::new(),
         },
+        legacy_shell: None,
     }
 }
 

@@ -81,7 +81,9 @@ fn result_size_limits_the_listing_client_side() {
 fn urls_and_anchors_follow_the_reference_module() {
     let target = Target {
         exchange: Url::parse("https://outlook.office365.com/").unwrap(),
-        tenant: "contoso.onmicrosoft.com".into(),
+        route: Route::InvokeCommand {
+            tenant: "contoso.onmicrosoft.com".into(),
+        },
         connection_id: Uuid::nil(),
         anchor_mailbox: String::new(),
         page_size: 1000,
@@ -89,7 +91,7 @@ fn urls_and_anchors_follow_the_reference_module() {
         client_application: "exo".into(),
     };
     assert_eq!(
-        target.invoke_url().unwrap().as_str(),
+        target.url().unwrap().as_str(),
         "https://outlook.office365.com/adminapi/beta/contoso.onmicrosoft.com/InvokeCommand"
     );
     assert_eq!(
@@ -214,7 +216,9 @@ impl TokenSource for FixedToken {
 fn target(exchange: Url) -> Target {
     Target {
         exchange,
-        tenant: "contoso.onmicrosoft.com".to_owned(),
+        route: Route::InvokeCommand {
+            tenant: "contoso.onmicrosoft.com".to_owned(),
+        },
         connection_id: Uuid::new_v4(),
         anchor_mailbox: "UPN:admin@contoso.onmicrosoft.com".to_owned(),
         page_size: 1000,
@@ -403,4 +407,26 @@ async fn an_answer_that_stalls_after_it_began_fails_after_the_idle_timeout() {
         error.contains("the answer stopped coming: nothing for 0.3 s"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_refused_secret_that_comes_back_unchanged_is_not_sent_again() {
+    // A password read again from its file is the same password: sending it again would only
+    // count towards locking the account.
+    let refusal = r#"{"error":{"code":"Unauthorized","message":"Access is denied. The user name or password is incorrect."}}"#;
+    let (exchange, requests) = broken_exchange(vec![(401, refusal.to_owned())]);
+    let error = run_against(exchange).await.0.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "Get-Mailbox failed: Access is denied. The user name or password is incorrect. (HTTP 401, Unauthorized)"
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn only_a_plain_shell_id_from_the_server_is_kept() {
+    assert!(is_shell_id("0E8E5B0C-5F4B-4F4B-9C1B-3A8E0E6B1C2D"));
+    for bad in ["", "a b", "x\r\nInjected: 1", &"a".repeat(65), "../x"] {
+        assert!(!is_shell_id(bad), "{bad:?}");
+    }
 }

@@ -31,6 +31,7 @@ pub(crate) fn entry(token: &str, expires_on: i64) -> Entry {
                 "/tmp/my token".into(),
             ],
             certificate_authentication: false,
+            transport: Default::default(),
         },
         tokens: Tokens {
             access_token: Secret::new(token),
@@ -43,6 +44,7 @@ pub(crate) fn entry(token: &str, expires_on: i64) -> Entry {
             authority: String::new(),
             plugin_state: String::new(),
         },
+        legacy_shell: None,
     }
 }
 

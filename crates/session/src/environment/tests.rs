@@ -129,6 +129,10 @@ fn insecure_or_malformed_uris_are_refused() {
         ("outlook.office365.com", "relative URL without a base"),
         (
             "https://outlook.office365.com/?x=1",
+            "a query is only allowed on remote PowerShell's endpoint",
+        ),
+        (
+            "https://outlook.office365.com/PowerShell-LiveID/#x",
             "a query or fragment is not allowed",
         ),
         (
@@ -148,6 +152,76 @@ fn insecure_or_malformed_uris_are_refused() {
             "{uri}: {error}"
         );
         assert!(!error.contains("Hunter2"), "{error}");
+    }
+}
+
+fn legacy(uri: &str) -> Result<(EnvironmentName, Url, Option<LegacyEndpoint>), String> {
+    resolve(&EndpointOptions {
+        connection_uri: Some(uri.into()),
+        ..Default::default()
+    })
+    .map(|e| (e.environment, e.exchange, e.legacy))
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_legacy_connection_uri_gives_its_cloud_delegated_organization_and_conversion() {
+    let (environment, exchange, endpoint) = legacy(
+        "https://outlook.office365.us/powershell-liveid/?DelegatedOrg=customer.onmicrosoft.com\
+         &BasicAuthToOAuthConversion=TRUE&email=SystemMailbox%7Bbb558c35-97f1-4cb9-8ff7-d53741dc928c%7D%40customer.onmicrosoft.com",
+    )
+    .unwrap();
+    assert_eq!(environment, EnvironmentName::O365USGovGCCHigh);
+    assert_eq!(exchange.as_str(), "https://outlook.office365.us/");
+    let endpoint = endpoint.unwrap();
+    assert_eq!(
+        endpoint.url.as_str(),
+        "https://outlook.office365.us/powershell-liveid/"
+    );
+    assert_eq!(
+        endpoint.delegated_organization.as_deref(),
+        Some("customer.onmicrosoft.com")
+    );
+    assert!(endpoint.basic_auth_to_oauth_conversion);
+    // The system mailbox is not sent on: exo anchors its requests itself.
+    assert_eq!(
+        endpoint.request_url().as_str(),
+        "https://outlook.office365.us/powershell-liveid/?DelegatedOrg=customer.onmicrosoft.com\
+         &BasicAuthToOAuthConversion=true"
+    );
+
+    let (environment, _, endpoint) =
+        legacy("https://outlook.office365.com/PowerShell-LiveID").unwrap();
+    assert_eq!(environment, EnvironmentName::O365Default);
+    let endpoint = endpoint.unwrap();
+    assert!(!endpoint.basic_auth_to_oauth_conversion);
+    assert_eq!(
+        endpoint.request_url().as_str(),
+        "https://outlook.office365.com/PowerShell-LiveID"
+    );
+    let (environment, _, endpoint) = legacy("https://outlook-dod.office365.us/").unwrap();
+    assert_eq!(environment, EnvironmentName::O365USGovDoD);
+    assert_eq!(endpoint, None);
+}
+
+#[test]
+fn a_legacy_query_exo_cannot_honour_is_refused() {
+    for (uri, reason) in [
+        (
+            "https://outlook.office365.com/PowerShell-LiveID/?PSVersion=5.1",
+            "takes DelegatedOrg, BasicAuthToOAuthConversion and email, not PSVersion",
+        ),
+        (
+            "https://outlook.office365.com/PowerShell-LiveID/?BasicAuthToOAuthConversion=yes",
+            "must be true or false, not yes",
+        ),
+        (
+            "https://outlook.office365.com/PowerShell-LiveID/?DelegatedOrg=../../etc",
+            "neither a tenant GUID nor a domain name",
+        ),
+    ] {
+        let error = legacy(uri).unwrap_err();
+        assert!(error.contains(reason), "{uri}: {error}");
     }
 }
 
