@@ -316,6 +316,61 @@ fn fifty_processes_share_renew_and_extend_one_cache_without_losing_anything() {
 }
 
 #[test]
+fn a_connect_that_overlaps_removing_the_last_connection_is_kept() {
+    use std::io::Write as _;
+    let sb = SandboxEnv::start(|_| {});
+    let on_file_key = |exo: support::Exo| exo.env("EXO_KEY_STORE", "file");
+    let first = sb.token_file("first.jwt", &sb.app_token());
+    on_file_key(sb.exo())
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&first)
+        .run()
+        .success();
+    // The second connect has read the cache (and its key) when it opens the pipe for its
+    // token; the test's open of the pipe returns only then. While it waits for the token, the
+    // last connection goes, and with it the cache and its key.
+    let pipe = sb.env.root().join("token.pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let second = on_file_key(sb.exo())
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&pipe)
+        .spawn();
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pipe)
+        .unwrap();
+    on_file_key(sb.exo())
+        .args(["disconnect", "--all", "--yes"])
+        .run()
+        .success();
+    let token = sb.app_token();
+    sb.env.watch(&token);
+    writer.write_all(token.as_bytes()).unwrap();
+    drop(writer);
+    let output = second.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // What said it was kept can be read.
+    let listed = on_file_key(sb.exo())
+        .args(["connections", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let printed = on_file_key(sb.exo()).args(["token"]).run().success();
+    assert_eq!(printed.stdout.trim(), token);
+}
+
+#[test]
 fn a_damaged_cache_is_reported_never_overwritten_and_can_be_reset() {
     let sb = SandboxEnv::start(|_| {});
     sb.connect();

@@ -221,6 +221,9 @@ impl Store {
     /// Locks the cache for a read-modify-write and reads it.
     pub async fn lock(&self) -> Result<Locked<'_>, CacheError> {
         let lock = self.acquire(LockMode::Exclusive).await?;
+        // The key this process read earlier may have been deleted since (the last connection
+        // went) or replaced: what is written under the lock is sealed with the key as it is now.
+        self.keys.forget();
         let contents = self.load()?;
         Ok(Locked {
             store: self,
@@ -294,24 +297,36 @@ impl Store {
         }
         let location = KeyLocation::from_byte(bytes[MAGIC.len() + 1])
             .ok_or_else(|| damaged("it names an unknown key location"))?;
-        let key = self.keys.load(location)?.ok_or_else(|| {
-            damaged(&format!(
-                "its key ({}) is missing",
-                self.keys.describe_location(location)
-            ))
-        })?;
         let (header, rest) = bytes.split_at(HEADER_LEN);
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let mut plaintext = Zeroizing::new(ciphertext.to_vec());
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
+        let nonce: [u8; NONCE_LEN] = nonce
+            .try_into()
             .map_err(|_| damaged("its nonce is malformed"))?;
-        let opened = cipher(&key)
-            .open_in_place(nonce, Aad::from(header), &mut plaintext)
-            .map_err(|_| {
-                damaged("it does not decrypt with its key (damaged, or the key was replaced)")
+        // The key this process remembers may be one that another process has since replaced
+        // (the last connection went, a new one came): on failure it is read again, once.
+        for fresh in [false, true] {
+            if fresh {
+                self.keys.forget();
+            }
+            let key = self.keys.load(location)?.ok_or_else(|| {
+                damaged(&format!(
+                    "its key ({}) is missing",
+                    self.keys.describe_location(location)
+                ))
             })?;
-        serde_json::from_slice(opened)
-            .map_err(|e| damaged(&format!("its content is not valid ({e})")))
+            let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+            if let Ok(opened) = cipher(&key).open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(header),
+                &mut plaintext,
+            ) {
+                return serde_json::from_slice(opened)
+                    .map_err(|e| damaged(&format!("its content is not valid ({e})")));
+            }
+        }
+        Err(damaged(
+            "it does not decrypt with its key (damaged, or the key was replaced)",
+        ))
     }
 
     fn save(&self, contents: &Contents) -> Result<(), CacheError> {

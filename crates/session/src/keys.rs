@@ -105,6 +105,11 @@ impl Keys {
         Ok(key)
     }
 
+    /// Forgets the key read or made earlier, so that the next use reads it again.
+    pub fn forget(&self) {
+        *self.known() = None;
+    }
+
     fn known(&self) -> std::sync::MutexGuard<'_, Option<(KeyLocation, Key)>> {
         self.known
             .lock()
