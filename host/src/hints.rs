@@ -68,6 +68,11 @@ fn cache_advice(error: &CacheError) -> Option<String> {
              --all` and sign in again",
             path.display()
         )),
+        CacheError::Untrusted { .. } => Some(
+            "Make it yours and private (chown, chmod go-w), or set EXO_STATE_DIR to a folder only \
+             you can write; if someone else could have planted it, do not use what is in it"
+                .to_owned(),
+        ),
         _ => None,
     }
 }

@@ -341,10 +341,7 @@ fn a_connect_that_overlaps_removing_the_last_connection_is_kept() {
         .args(["connect", "-m", "access-token", "--access-token-file"])
         .arg_path(&pipe)
         .spawn();
-    let mut writer = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&pipe)
-        .unwrap();
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&pipe).unwrap();
     on_file_key(sb.exo())
         .args(["disconnect", "--all", "--yes"])
         .run()
@@ -368,6 +365,66 @@ fn a_connect_that_overlaps_removing_the_last_connection_is_kept() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     let printed = on_file_key(sb.exo()).args(["token"]).run().success();
     assert_eq!(printed.stdout.trim(), token);
+}
+
+#[test]
+fn a_state_folder_or_file_another_user_could_have_planted_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = SandboxEnv::start(|_| {});
+    let set_mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let refused = |run: Run, path: &std::path::Path, why: &str| {
+        let expected = format!("exo: error: refusing {}: {why}", path.display());
+        assert!(
+            run.stderr.starts_with(&expected) && run.stderr.trim().lines().count() == 1,
+            "{expected}\n{}",
+            run.stderr
+        );
+    };
+    // A shared folder, as /tmp is: nothing is read from it or written to it, not even a sign-in.
+    let shared = sb.env.root().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    set_mode(&shared, 0o1777);
+    let in_shared = |exo: support::Exo| exo.env("EXO_STATE_DIR", &shared);
+    let run = in_shared(sb.exo())
+        .args(["connections"])
+        .run()
+        .fails_with(1);
+    refused(run, &shared, "group or others can write it (mode 1777)");
+    let file = sb.token_file("token.jwt", &sb.app_token());
+    let run = in_shared(sb.exo())
+        .args(["connect", "-m", "access-token", "--access-token-file"])
+        .arg_path(&file)
+        .run()
+        .fails_with(1);
+    refused(run, &shared, "group or others can write it (mode 1777)");
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
+
+    // The user's own folder, whose files someone else could write or owns.
+    sb.connect();
+    let state = sb.exo_state();
+    let key_store_file = |exo: support::Exo| exo.env("EXO_KEY_STORE", "file");
+    for name in ["cache", "cache.lock"] {
+        let path = state.join(name);
+        set_mode(&path, 0o622);
+        let run = key_store_file(sb.exo()).args(["token"]).run().fails_with(1);
+        refused(run, &path, "group or others can write it (mode 0622)");
+        set_mode(&path, 0o600);
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: the files of another owner are not tried");
+        return;
+    }
+    for name in ["cache", "cache.key", "cache.lock"] {
+        let path = state.join(name);
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        let run = key_store_file(sb.exo()).args(["token"]).run().fails_with(1);
+        refused(run, &path, "another user (uid 65534) owns it");
+        std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+    }
+    key_store_file(sb.exo()).args(["token"]).run().success();
 }
 
 #[test]

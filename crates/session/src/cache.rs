@@ -7,12 +7,15 @@
 //! - `cache.key`: the 256-bit key when it is kept in a file (see [`crate::keys`]); mode 0600;
 //! - `cache.lock`: the lock file.
 //!
+//! The folder and every file in it must be the user's alone ([`crate::private`]): one that
+//! another user owns or could write is refused before anything is read from it.
+//!
 //! Invariants: every read-modify-write holds an exclusive lock on `cache.lock` from the read to
 //! the rename; writes go to a temporary file that is synced and renamed over `cache`, so a
 //! crash leaves the old or the new cache, never half of one; a cache that cannot be read is
 //! reported and left untouched; no operation but an explicit reset discards connections.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -139,6 +142,17 @@ pub enum CacheError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A state folder or file that another user owns or could write.
+    #[error(
+        "refusing {}: {exposure}, and exo's state must be yours alone, like an SSH private key",
+        .path.display()
+    )]
+    Untrusted {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is wrong with it.
+        exposure: crate::private::Exposure,
     },
     /// The key is not private.
     #[error("the token cache key {} is readable or writable by others (mode {mode:o})", .path.display())]
@@ -277,11 +291,17 @@ impl Store {
 
     fn load(&self) -> Result<Contents, CacheError> {
         let path = self.path();
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => Zeroizing::new(bytes),
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(source) => return Err(CacheError::Io { path, source }),
         };
+        trusted(&path, file.metadata())?;
+        let mut bytes = Zeroizing::new(Vec::new());
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| CacheError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let damaged = |reason: &str| CacheError::Damaged {
             path: path.clone(),
             reason: reason.to_owned(),
@@ -416,15 +436,17 @@ async fn lock_file(
     mode: LockMode,
     timeout: Duration,
 ) -> Result<File, CacheError> {
-    create_private_dir(dir).map_err(|source| CacheError::Io {
+    crate::private::create_dir(dir).map_err(|source| CacheError::Io {
         path: dir.to_owned(),
         source,
     })?;
+    trusted(dir, std::fs::metadata(dir))?;
     let io = |source| CacheError::Io {
         path: path.to_owned(),
         source,
     };
-    let file = private_file(path, false).map_err(io)?;
+    let file = crate::private::open_file(path, false).map_err(io)?;
+    trusted(path, file.metadata())?;
     let started = Instant::now();
     loop {
         let attempt = match mode {
@@ -447,6 +469,22 @@ async fn lock_file(
     }
 }
 
+/// Refuses a state folder or file (whose `metadata` was just read) that another user owns or
+/// could write.
+pub(crate) fn trusted(
+    path: &Path,
+    metadata: std::io::Result<std::fs::Metadata>,
+) -> Result<(), CacheError> {
+    let metadata = metadata.map_err(|source| CacheError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    crate::private::check(&metadata).map_err(|exposure| CacheError::Untrusted {
+        path: path.to_owned(),
+        exposure,
+    })
+}
+
 enum LockMode {
     Shared,
     Exclusive,
@@ -464,7 +502,7 @@ fn atomic_write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Uuid::new_v4().simple()
     ));
     let result = (|| {
-        let mut file = private_file(&temporary, true)?;
+        let mut file = crate::private::open_file(&temporary, true)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
@@ -484,32 +522,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_: &Path) -> std::io::Result<()> {
     Ok(())
-}
-
-/// Opens (or with `new`, creates exclusively) a file only the owner can read and write.
-pub(crate) fn private_file(path: &Path, new: bool) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true);
-    if new {
-        options.create_new(true);
-    } else {
-        options.create(true).truncate(false);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Creates `dir` (and parents) so that only the owner can enter it.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use keyring_core::{CredentialStore, Entry};
 use zeroize::Zeroizing;
 
-use crate::cache::{CacheError, private_file};
+use crate::cache::{CacheError, trusted};
 
 const KEY_FILE: &str = "cache.key";
 const KEY_LEN: usize = 32;
@@ -155,7 +155,7 @@ impl Keys {
             path: self.file.clone(),
             source,
         };
-        let mut file = private_file(&self.file, true).map_err(io)?;
+        let mut file = crate::private::open_file(&self.file, true).map_err(io)?;
         file.write_all(&key[..])
             .and_then(|()| file.sync_all())
             .map_err(io)?;
@@ -209,6 +209,7 @@ impl Keys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(e)),
         };
+        trusted(&self.file, file.metadata())?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
