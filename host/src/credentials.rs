@@ -4,14 +4,24 @@
 //! password, read again from its source for each command and never cached.
 //!
 //! A legacy connection's shell id is kept with its cache entry, so that later commands reuse
-//! the shell instead of opening one each (the server allows a user only a few).
+//! the shell instead of opening one each (the server allows a user only a few); while a
+//! connection has none, one process at a time opens it, and one that opened a shell another
+//! process had already stored closes its own. A password the server refused is not sent again
+//! by later commands until its file changes or the user connects again: each try counts
+//! towards locking the account.
+
+use std::fs::File;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use exchange::invoke::{Route, Shell, Target, TokenSource, app_anchor_mailbox};
-use session::cache::{Entry, Store};
-use session::connection::{
-    AccountKind, Connection, LegacyPassword, MethodParameter, ParameterSource, Transport,
+use exchange::invoke::{
+    InvokeError, Route, Shell, Summary, Target, TokenSource, app_anchor_mailbox,
 };
+use session::cache::{Entry, FileStamp, RefusedPassword, Store};
+use session::connection::{
+    AccountKind, Connection, LegacyPassword, MethodParameter, ParameterSource, Transport, now,
+};
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::context::Context;
@@ -123,22 +133,155 @@ impl PasswordSource {
     }
 }
 
-/// Keeps `shell` as connection `id`'s open shell, when it changed from `before`. A failure
-/// only costs a new shell next time, so it is a warning.
-pub async fn keep_shell(store: &Store, id: uuid::Uuid, before: Option<&str>, shell: &Shell) {
-    let now = shell.id();
-    if now.as_deref() == before {
-        return;
+/// How long a command waits for another one that is opening the connection's shell before it
+/// opens one of its own.
+const SHELL_WAIT: Duration = Duration::from_secs(30);
+
+/// For a legacy connection that has no shell yet: waits while another process opens one.
+/// Returns the shell that process stored, if any, or else the lock, held until this command's
+/// shell is kept ([`keep_shell`]).
+pub async fn shell_turn(store: &Store, entry: &Entry) -> (Option<File>, Option<String>) {
+    let legacy = matches!(entry.connection.transport, Transport::Legacy { .. });
+    if !legacy || entry.legacy_shell.is_some() {
+        return (None, entry.legacy_shell.clone());
+    }
+    let id = entry.connection.id;
+    let lock = match store.lock_shell(id, SHELL_WAIT).await {
+        Ok(lock) => Some(lock),
+        Err(error) => {
+            tracing::debug!(target: "exo::invoke", "opening a shell of its own ({error})");
+            None
+        }
+    };
+    let stored = store
+        .read()
+        .await
+        .ok()
+        .and_then(|contents| contents.get(id).and_then(|e| e.legacy_shell.clone()));
+    match stored {
+        Some(shell) => (None, Some(shell)),
+        None => (lock, None),
+    }
+}
+
+/// Keeps `shell` as connection `id`'s open shell, when it changed from `before`. Returns a
+/// shell of this command's that is not kept, because another process stored its own meanwhile:
+/// the caller closes it. A failure to keep it only costs a new shell next time: a warning.
+pub async fn keep_shell(
+    store: &Store,
+    id: Uuid,
+    before: Option<&str>,
+    shell: &Shell,
+) -> Option<String> {
+    let ours = shell.id();
+    if ours.as_deref() == before {
+        return None;
     }
     let kept = async {
         let mut locked = store.lock().await?;
-        if let Some(entry) = locked.contents().get_mut(id) {
-            entry.legacy_shell = now;
+        let Some(entry) = locked.contents().get_mut(id) else {
+            return Ok(ours.clone());
+        };
+        if entry.legacy_shell.is_some() && entry.legacy_shell.as_deref() != before {
+            return Ok(ours.clone());
+        }
+        entry.legacy_shell = ours.clone();
+        locked.save()?;
+        Ok::<_, session::cache::CacheError>(None)
+    };
+    match kept.await {
+        Ok(extra) => extra,
+        Err(error) => {
+            tracing::warn!(target: "exo::invoke", "could not keep the remote PowerShell shell's id ({error}); the next command opens another");
+            None
+        }
+    }
+}
+
+/// Closes a shell this command opened but another process's shell is kept instead (best
+/// effort: it expires anyway).
+pub async fn close_extra_shell(
+    http: &reqwest::Client,
+    target: &Target,
+    credentials: &Credentials<'_, '_>,
+    id: &str,
+) {
+    let closed = async {
+        let secret = credentials.token(None).await?;
+        exchange::invoke::close_shell(http, target, &secret, id)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if let Err(error) = closed.await {
+        tracing::debug!(target: "exo::invoke", "could not close an extra shell: {error}");
+    }
+}
+
+/// Why a connection that sends its password must not send it now: the server refused this
+/// very password before (its file has not changed since, or it comes from a source that
+/// cannot change without connecting again).
+pub fn still_refused(entry: &Entry) -> Option<String> {
+    let refused = entry.refused_password.as_ref()?;
+    let connection = &entry.connection;
+    let source = connection
+        .parameters
+        .iter()
+        .find(|p| p.name == PASSWORD_PARAMETER)
+        .map(|p| &p.source);
+    let advice = match (source, &refused.file) {
+        (Some(ParameterSource::File(path)), Some(stamp)) => {
+            let now = std::fs::metadata(path).map(|m| FileStamp::of(&m));
+            if now.is_ok_and(|now| now != *stamp) {
+                return None;
+            }
+            "put the right one in its password file (it is read again), or connect again".to_owned()
+        }
+        _ => format!(
+            "connect again: {}",
+            crate::hints::reconnect_command(&connection.reconnect)
+        ),
+    };
+    Some(format!(
+        "the server refused the password of {} {}; exo does not send it again, since each try \
+         counts towards locking the account: {advice}",
+        connection.name(),
+        crate::output::describe_expiry(refused.at)
+    ))
+}
+
+/// Records whether the server refused a password connection's password (a 401), or clears an
+/// earlier refusal once it accepts one.
+pub async fn note_password_outcome(
+    store: &Store,
+    entry: &Entry,
+    result: &Result<Summary, InvokeError>,
+) {
+    if !entry.connection.transport.sends_password() {
+        return;
+    }
+    let refused = matches!(result, Err(InvokeError::Exchange { status: 401, .. }));
+    if !refused && entry.refused_password.is_none() {
+        return;
+    }
+    let file = entry
+        .connection
+        .parameters
+        .iter()
+        .find(|p| p.name == PASSWORD_PARAMETER)
+        .and_then(|p| match &p.source {
+            ParameterSource::File(path) => std::fs::metadata(path).ok(),
+            _ => None,
+        })
+        .map(|m| FileStamp::of(&m));
+    let noted = async {
+        let mut locked = store.lock().await?;
+        if let Some(saved) = locked.contents().get_mut(entry.connection.id) {
+            saved.refused_password = refused.then_some(RefusedPassword { at: now(), file });
             locked.save()?;
         }
         Ok::<_, session::cache::CacheError>(())
     };
-    if let Err(error) = kept.await {
-        tracing::warn!(target: "exo::invoke", "could not keep the remote PowerShell shell's id ({error}); the next command opens another");
+    if let Err(error) = noted.await {
+        tracing::warn!(target: "exo::invoke", "could not note the password's refusal: {error}");
     }
 }

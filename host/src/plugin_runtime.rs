@@ -145,6 +145,7 @@ fn request_extensions(endpoints: &Endpoints) -> String {
             "url": legacy.request_url().as_str(),
             "delegated_organization": legacy.delegated_organization,
             "basic_auth_to_oauth_conversion": legacy.basic_auth_to_oauth_conversion,
+            "exchange_online": legacy.exchange_online,
         }
     })
     .to_string()
@@ -233,8 +234,13 @@ pub fn tokens_of(method: &str, grant: &TokenGrant) -> Result<Tokens, GrantError>
     // A Basic sign-in has no token, so nothing expires; a token there would end up in the
     // cache as if it were one, and a plugin must not hand the password over that way.
     let basic = grant.token_type.as_str() == extension::BASIC_TOKEN_TYPE;
-    if basic && !grant.access_token.is_empty() {
-        return Err(refuse("a Basic sign-in carries a token"));
+    if basic
+        && (!grant.access_token.is_empty()
+            || grant.refresh_token.is_some()
+            || grant.id_token.is_some()
+            || !state.is_empty())
+    {
+        return Err(refuse("a Basic sign-in carries a token or state"));
     }
     let expires_on = if basic {
         LATEST_EXPIRY

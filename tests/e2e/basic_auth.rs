@@ -29,14 +29,19 @@ fn legacy_uri(sb: &SandboxEnv, query: &str) -> String {
     format!("{}PowerShell-LiveID/{query}", sb.sandbox.base_url())
 }
 
+/// `exo connect --method basic-auth` as `user` to `uri`; the caller says where the password is.
+fn connect_as(sb: &SandboxEnv, user: &str, uri: &str) -> Exo {
+    sb.exo()
+        .args(["connect", "--method", "basic-auth", "--user-name", user])
+        .args(["--connection-uri", uri])
+}
+
 /// `exo connect --method basic-auth` as `user` with `password` in a file, to `uri`.
 fn connect(sb: &SandboxEnv, user: &str, password: &str, uri: &str) -> Exo {
     let file = sb.token_file(&format!("password-{user}"), password);
-    sb.exo()
-        .args(["connect", "--method", "basic-auth", "--user-name", user])
+    connect_as(sb, user, uri)
         .args(["--password-file"])
         .arg_path(&file)
-        .args(["--connection-uri", uri])
 }
 
 /// The requests the remote PowerShell endpoint received, in order.
@@ -137,7 +142,7 @@ fn basic_is_spoken_to_the_legacy_endpoint_in_one_shell_that_disconnect_closes() 
 }
 
 #[test]
-fn the_password_is_read_again_for_each_command_and_a_refused_one_is_sent_once() {
+fn the_password_is_read_again_for_each_command_and_a_refused_one_is_not_sent_again() {
     let sb = sandbox(true, |_| {});
     connect(&sb, EXADMIN, EXADMIN_PASSWORD, &legacy_uri(&sb, ""))
         .run()
@@ -154,13 +159,89 @@ fn the_password_is_read_again_for_each_command_and_a_refused_one_is_sent_once() 
         "{}",
         run.stderr
     );
-    assert_eq!(
-        legacy_requests(&sb).len(),
-        before + 1,
-        "the same refused password is not sent again"
-    );
+    // Each try counts towards locking the account: later commands, in other processes, do not
+    // send the refused password again while its file is unchanged.
+    for _ in 0..2 {
+        let run = sb.exo().args(["Get-AcceptedDomain"]).run().fails_with(1);
+        assert!(
+            run.stderr
+                .contains("the server refused the password of ExchangeOnline_1")
+                && run.stderr.contains("exo does not send it again")
+                && run
+                    .stderr
+                    .contains("put the right one in its password file"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(legacy_requests(&sb).len(), before + 1, "sent once");
     std::fs::write(&file, EXADMIN_PASSWORD).unwrap();
     sb.exo().args(["Get-AcceptedDomain"]).run().success();
+    sb.exo().args(["Get-AcceptedDomain"]).run().success();
+}
+
+#[test]
+fn commands_at_once_share_the_one_shell_they_open() {
+    let sb = sandbox(true, |c| c.seed.legacy.max_sessions_per_user = 2);
+    connect(&sb, EXADMIN, EXADMIN_PASSWORD, &legacy_uri(&sb, ""))
+        .run()
+        .success();
+    let commands: Vec<_> = (0..6)
+        .map(|_| sb.exo().args(["Get-AcceptedDomain"]).spawn())
+        .collect();
+    for command in commands {
+        let output = command.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let posts = legacy_posts(&sb);
+    let opened = posts
+        .iter()
+        .filter(|p| header(p, SHELL_HEADER).is_none())
+        .count();
+    assert_eq!((posts.len(), opened), (6, 1), "{posts:?}");
+}
+
+#[test]
+fn an_endpoint_that_is_not_one_or_not_exchange_online_is_not_taken_for_it() {
+    let sb = sandbox(false, |_| {});
+    // No remote PowerShell there: said at once, not after a "connected".
+    let port = sb.sandbox.base_url().port().unwrap();
+    let missing = format!("https://127.0.0.1:{port}/nothere/PowerShell-LiveID/");
+    let run = connect(&sb, EXADMIN, EXADMIN_PASSWORD, &missing)
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "there is no remote PowerShell endpoint at {missing} (HTTP 404)"
+        )),
+        "{}",
+        run.stderr
+    );
+    // Another host than the environment's Exchange Online (an on-premises server): its refusal
+    // of Basic stands, and the password does not go to the cloud's sign-in instead.
+    let on_premises = format!("https://localhost:{port}/PowerShell-LiveID/");
+    let run = connect(&sb, EXADMIN, EXADMIN_PASSWORD, &on_premises)
+        .run()
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("Basic authentication is disabled for organization")
+            && !run.stderr.contains("WARNING"),
+        "{}",
+        run.stderr
+    );
+    let token_requests = sb
+        .sandbox
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.contains("/token"))
+        .count();
+    assert_eq!(token_requests, 0, "no password went to the sign-in service");
+    assert_eq!(sb.connections(), serde_json::json!([]));
 }
 
 #[test]
@@ -366,9 +447,9 @@ fn each_refusal_says_what_is_wrong() {
     .run()
     .fails_with(1);
     assert!(
-        bad_query
-            .stderr
-            .contains("takes DelegatedOrg, BasicAuthToOAuthConversion and email, not SessionType"),
+        bad_query.stderr.contains(
+            "remote PowerShell's endpoint takes DelegatedOrg, BasicAuthToOAuthConversion"
+        ) && bad_query.stderr.contains("not SessionType"),
         "{}",
         bad_query.stderr
     );
@@ -380,18 +461,8 @@ fn each_refusal_says_what_is_wrong() {
 #[test]
 fn a_password_from_stdin_is_not_kept_and_later_commands_say_how_to_keep_one() {
     let sb = sandbox(true, |_| {});
-    let run = sb
-        .exo()
-        .args([
-            "connect",
-            "-m",
-            "basic-auth",
-            "--upn",
-            EXADMIN,
-            "--password-file",
-            "-",
-        ])
-        .args(["--connection-uri", &legacy_uri(&sb, "")])
+    let run = connect_as(&sb, EXADMIN, &legacy_uri(&sb, ""))
+        .args(["--password-file", "-"])
         .stdin(format!("{EXADMIN_PASSWORD}\n"))
         .run()
         .success();
@@ -409,6 +480,42 @@ fn a_password_from_stdin_is_not_kept_and_later_commands_say_how_to_keep_one() {
         "{}",
         later.stderr
     );
+    // A pipe cannot be read again either.
+    let pipe = sb.env.root().join("password.pipe");
+    support::make_fifo(&pipe);
+    let writer = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::write(pipe, EXADMIN_PASSWORD))
+    };
+    let run = connect_as(&sb, EXADMIN, &legacy_uri(&sb, ""))
+        .args(["--password-file"])
+        .arg_path(&pipe)
+        .args(["--prefix", "Piped"])
+        .run()
+        .success();
+    writer.join().unwrap().unwrap();
+    assert!(
+        run.stderr
+            .contains("WARNING: ExchangeOnline_2 sends the password with every command"),
+        "{}",
+        run.stderr
+    );
+    // Without a keyring, --remember-password is refused before anything is sent.
+    let sent = sb.sandbox.request_log().len();
+    let no_keyring = connect_as(&sb, EXADMIN, &legacy_uri(&sb, ""))
+        .args(["--password-file", "-", "--remember-password"])
+        .env("EXO_KEY_STORE", "file")
+        .stdin(format!("{EXADMIN_PASSWORD}\n"))
+        .run()
+        .fails_with(1);
+    assert!(
+        no_keyring
+            .stderr
+            .contains("--remember-password needs the OS keyring"),
+        "{}",
+        no_keyring.stderr
+    );
+    assert_eq!(sb.sandbox.request_log().len(), sent);
     let refused = connect(&sb, EXADMIN, EXADMIN_PASSWORD, &legacy_uri(&sb, ""))
         .args(["--remember-password"])
         .run()

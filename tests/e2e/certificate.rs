@@ -289,13 +289,7 @@ fn each_refusal_says_what_is_wrong() {
     )
     .unwrap();
     let fifo = dir.join("fifo.pem");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    support::make_fifo(&fifo);
     let cases: Vec<(&str, Exo, &str)> = vec![
         (
             "a store file that holds another certificate",

@@ -298,13 +298,7 @@ fn a_renewal_does_not_wait_on_a_pipe_the_token_came_from() {
     use std::io::Write as _;
     let env = TestEnv::with_plugins(&["access-token"]);
     let fifo = env.root().join("token.pipe");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    support::make_fifo(&fifo);
     // The token is written once, as `<(…)` would, and has expired by the time it is asked for.
     let token = user_token(2);
     let writer = {

@@ -330,13 +330,7 @@ fn a_connect_that_overlaps_removing_the_last_connection_is_kept() {
     // token; the test's open of the pipe returns only then. While it waits for the token, the
     // last connection goes, and with it the cache and its key.
     let pipe = sb.env.root().join("token.pipe");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&pipe)
-            .status()
-            .unwrap()
-            .success()
-    );
+    support::make_fifo(&pipe);
     let second = on_file_key(sb.exo())
         .args(["connect", "-m", "access-token", "--access-token-file"])
         .arg_path(&pipe)

@@ -519,6 +519,15 @@ pub fn answer_prompts(mut child: std::process::Child, prompts: &[(&str, &str)]) 
     (success, String::from_utf8_lossy(&seen).into_owned())
 }
 
+/// Makes a named pipe at `path` (`mkfifo`): a secret file that can be read only once.
+pub fn make_fifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 /// An unsigned JWT with `claims` (for the access-token plugin, which does not verify).
 pub fn unsigned_jwt(claims: &serde_json::Value) -> String {
     let encode = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());

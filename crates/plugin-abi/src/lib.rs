@@ -462,7 +462,7 @@ pub mod capability {
 /// `EVOLUTION.md`). New ones may appear in any 1.x release; ignore the ones you do not know.
 pub mod extension {
     /// [`super::LoginRequest::extensions`]: remote PowerShell's legacy endpoint,
-    /// `{"url", "delegated_organization", "basic_auth_to_oauth_conversion"}`.
+    /// `{"url", "delegated_organization", "basic_auth_to_oauth_conversion", "exchange_online"}`.
     pub const LEGACY_ENDPOINT: &str = "legacy_endpoint";
     /// [`super::TokenGrant::token_type`] of a sign-in without a token: the host sends the
     /// account's user name and the request's `password` parameter (read again from its source

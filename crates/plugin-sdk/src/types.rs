@@ -94,8 +94,9 @@ impl<'a> Request<'a> {
             .any(|c| c.as_str() == capability)
     }
 
-    /// Remote PowerShell's legacy endpoint, when the user named one as `--connection-uri`
-    /// (the request extension `legacy_endpoint`, see `EVOLUTION.md`).
+    /// Remote PowerShell's legacy endpoint: the one `--connection-uri` named, else the
+    /// environment's own (the request extension `legacy_endpoint`, see `EVOLUTION.md`); `None`
+    /// from a host that does not send it.
     pub fn legacy_endpoint(&self) -> Option<LegacyEndpoint> {
         let extensions: serde_json::Value =
             serde_json::from_str(self.raw.extensions.as_str()).ok()?;
@@ -113,6 +114,10 @@ pub struct LegacyEndpoint {
     pub delegated_organization: Option<String>,
     /// `BasicAuthToOAuthConversion=true`: the Basic password is an access token.
     pub basic_auth_to_oauth_conversion: bool,
+    /// Whether it is the environment's own Exchange Online host (not an on-premises server):
+    /// only then may a password it refuses go to the environment's sign-in service instead.
+    #[serde(default)]
+    pub exchange_online: bool,
 }
 
 /// The tokens a login produced. Tokens are zeroized when dropped.

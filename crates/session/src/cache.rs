@@ -29,7 +29,11 @@ use crate::connection::{Connection, Tokens};
 use crate::keys::{KeyLocation, Keys};
 
 const MAGIC: &[u8; 4] = b"EXOC";
-const FORMAT_VERSION: u8 = 1;
+/// The format written. Format 2 added legacy connections (their transport, shell and secrets
+/// kept in the keyring): an older exo must not take such a connection for another kind.
+const FORMAT_VERSION: u8 = 2;
+/// The formats read: 1 holds nothing format 2 cannot.
+const READABLE_FORMATS: [u8; 2] = [1, FORMAT_VERSION];
 const HEADER_LEN: usize = MAGIC.len() + 2;
 const CACHE_FILE: &str = "cache";
 const LOCK_FILE: &str = "cache.lock";
@@ -59,6 +63,51 @@ pub struct Entry {
     /// reuse it rather than open one each (the server allows a user only a few).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legacy_shell: Option<String>,
+    /// For a connection that sends its password, the last one the server refused: it is not
+    /// sent again (each try counts towards locking the account) until its file changes or the
+    /// user connects again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_password: Option<RefusedPassword>,
+}
+
+/// A password the server refused, as [`Entry::refused_password`] keeps it (never the password).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedPassword {
+    /// When, seconds since the Unix epoch.
+    pub at: i64,
+    /// Its file as it was then; `None` for a source that cannot change without connecting
+    /// again (a variable is the script's, the keyring's entry is exo's).
+    pub file: Option<FileStamp>,
+}
+
+/// What a file looked like: another size, time or inode means other contents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Its length in bytes.
+    pub len: u64,
+    /// Its modification time, nanoseconds since the Unix epoch.
+    pub modified_ns: u64,
+    /// Its inode (0 where there is none).
+    pub inode: u64,
+}
+
+impl FileStamp {
+    /// The stamp of `metadata`.
+    pub fn of(metadata: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Self {
+            len: metadata.len(),
+            modified_ns: metadata
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            inode,
+        }
+    }
 }
 
 impl CacheError {
@@ -289,6 +338,19 @@ impl Store {
         self.dir.join(format!("renew-{id}.lock"))
     }
 
+    /// Takes the shell lock of legacy connection `id`, waiting at most `timeout`: one process at
+    /// a time opens the connection's remote PowerShell shell, so that others reuse it instead of
+    /// opening their own (the server allows a user only a few).
+    pub async fn lock_shell(&self, id: Uuid, timeout: Duration) -> Result<File, CacheError> {
+        lock_file(
+            &self.dir,
+            &self.dir.join(format!("shell-{id}.lock")),
+            LockMode::Exclusive,
+            timeout,
+        )
+        .await
+    }
+
     fn load(&self) -> Result<Contents, CacheError> {
         let path = self.path();
         let mut file = match File::open(&path) {
@@ -309,9 +371,10 @@ impl Store {
         if bytes.len() < HEADER_LEN + NONCE_LEN || &bytes[..MAGIC.len()] != MAGIC {
             return Err(damaged("it is not an exo token cache"));
         }
-        if bytes[MAGIC.len()] != FORMAT_VERSION {
+        if !READABLE_FORMATS.contains(&bytes[MAGIC.len()]) {
             return Err(damaged(&format!(
-                "it has format {}, this exo reads format {FORMAT_VERSION}",
+                "it has format {}, this exo reads formats up to {FORMAT_VERSION} (a newer exo \
+                 wrote it)",
                 bytes[MAGIC.len()]
             )));
         }
@@ -387,17 +450,19 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the renewal locks of connections that are gone (best effort: they are empty).
+    /// Removes the renewal and shell locks of connections that are gone (best effort: they are
+    /// empty).
     fn prune_renewal_locks(&self, contents: &Contents) {
         let Ok(files) = std::fs::read_dir(&self.dir) else {
             return;
         };
         for file in files.flatten() {
             let name = file.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("renew-")?.strip_suffix(".lock"))
-            else {
+            let Some(id) = name.to_str().and_then(|n| {
+                n.strip_prefix("renew-")
+                    .or_else(|| n.strip_prefix("shell-"))?
+                    .strip_suffix(".lock")
+            }) else {
                 continue;
             };
             if id

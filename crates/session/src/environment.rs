@@ -163,6 +163,11 @@ pub struct LegacyEndpoint {
     pub delegated_organization: Option<String>,
     /// `BasicAuthToOAuthConversion=true`: the Basic password is an OAuth access token.
     pub basic_auth_to_oauth_conversion: bool,
+    /// Whether it is the environment's own Exchange Online host (not an on-premises server):
+    /// where such an endpoint refuses Basic, signing in with the environment's authority reaches
+    /// the same service, so a password may go there instead.
+    #[serde(default)]
+    pub exchange_online: bool,
 }
 
 impl LegacyEndpoint {
@@ -213,6 +218,7 @@ impl Endpoints {
                 .unwrap_or_else(|_| self.exchange.clone()),
             delegated_organization: None,
             basic_auth_to_oauth_conversion: false,
+            exchange_online: true,
         })
     }
 }
@@ -303,10 +309,14 @@ pub fn resolve(options: &EndpointOptions) -> Result<Endpoints, EnvironmentError>
             Trust::Platform,
         ),
     };
+    let own_exchange = exchange.clone();
     let legacy = connection.and_then(|(url, legacy)| {
         exchange = url;
         strip_legacy_path(&mut exchange);
-        legacy
+        legacy.map(|legacy| LegacyEndpoint {
+            exchange_online: exchange.origin() == own_exchange.origin(),
+            ..legacy
+        })
     });
     let tenant = options.organization.as_deref().unwrap_or("organizations");
     if !crate::connection::is_tenant_name(tenant) {
@@ -360,11 +370,8 @@ fn environment_of_host(host: &str) -> Option<EnvironmentName> {
 fn connection_uri(value: &str) -> Result<(Url, Option<LegacyEndpoint>), EnvironmentError> {
     let option = "--connection-uri";
     let mut url = https_url(option, value, true)?;
-    let is_legacy = url
-        .path()
-        .trim_end_matches('/')
-        .to_ascii_lowercase()
-        .ends_with("/powershell-liveid");
+    let path = url.path().trim_end_matches('/').to_ascii_lowercase();
+    let is_legacy = path.ends_with("/powershell-liveid") || path == "/powershell";
     if !is_legacy {
         if url.query().is_some() {
             return Err(EnvironmentError::InvalidUri {
@@ -381,6 +388,7 @@ fn connection_uri(value: &str) -> Result<(Url, Option<LegacyEndpoint>), Environm
         url: url.clone(),
         delegated_organization: None,
         basic_auth_to_oauth_conversion: false,
+        exchange_online: false,
     };
     legacy.url.set_query(None);
     for (name, value) in url.query_pairs() {
@@ -406,13 +414,15 @@ fn connection_uri(value: &str) -> Result<(Url, Option<LegacyEndpoint>), Environm
                     }
                 };
             }
-            // The system mailbox old scripts named to anchor the session; exo anchors as the
-            // admin API does.
-            "email" => {}
+            // What old clients said about themselves, and the system mailbox they named to
+            // anchor the session: exo anchors as the admin API does.
+            "email" | "psversion" | "proxymethod" | "serializationlevel" | "exchclientver"
+            | "clientapplication" => {}
             _ => {
                 return Err(EnvironmentError::LegacyQuery(format!(
                     "remote PowerShell's endpoint takes DelegatedOrg, BasicAuthToOAuthConversion \
-                     and email, not {}",
+                     (and what old clients said of themselves: email, PSVersion, proxymethod, \
+                     SerializationLevel, ExchClientVer, clientApplication), not {}",
                     name.escape_debug()
                 )));
             }

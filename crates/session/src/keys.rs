@@ -277,7 +277,8 @@ pub fn forget(account: &str) -> Result<(), KeyringError> {
     })?)
 }
 
-fn keyring_available() -> Result<(), KeyringError> {
+/// Whether secrets can be kept: only in the OS keyring, never in a file.
+pub fn keyring_available() -> Result<(), KeyringError> {
     if use_keyring() {
         Ok(())
     } else {

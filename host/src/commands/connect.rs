@@ -62,11 +62,15 @@ pub async fn run(
     let interactive = !args.non_interactive && services::terminal_available();
     let prompt = TerminalPrompt { interactive };
     let parameters = parameters::resolve(&plugin.description.parameters, &given, &prompt)?;
-    if args.remember_password && !parameters.sources.iter().any(|p| is_typed(&p.source)) {
-        anyhow::bail!(
-            "--remember-password keeps a secret typed at the prompt or read from stdin; this \
-             connection reads its secrets again from their files or variables"
-        );
+    if args.remember_password {
+        if !parameters.sources.iter().any(|p| is_typed(&p.source)) {
+            anyhow::bail!(
+                "--remember-password keeps a secret typed at the prompt or read from stdin or a \
+                 pipe; this connection reads its secrets again from their files or variables"
+            );
+        }
+        // Before anything is sent: a secret exo was asked to keep but cannot must not be used.
+        session::keys::keyring_available().context("--remember-password needs the OS keyring")?;
     }
     let request = login_request(&endpoints, &parameters, interactive);
     let method = plugin.method_id().to_owned();
@@ -100,16 +104,35 @@ pub async fn run(
     let expires_on = grant.expires_on;
     wipe_grant(grant);
     let (mut connection, tokens) = (connection?, tokens?);
-    if args.remember_password {
+    // A connection that renews with its refresh token never needs the secret again.
+    let remember = args.remember_password && tokens.refresh_token.is_none();
+    if args.remember_password && !remember {
+        crate::output::tell(format_args!(
+            "exo keeps no secret for this connection: it renews with its refresh token"
+        ));
+    }
+    if remember {
         remember_typed_secrets(&mut connection, &parameters)?;
     }
-    let mut locked = context.store.lock().await?;
-    let number = locked.contents().add(Entry {
-        connection: connection.clone(),
-        tokens,
-        legacy_shell: None,
-    })?;
-    locked.save()?;
+    let saved = async {
+        let mut locked = context.store.lock().await?;
+        let number = locked.contents().add(Entry {
+            connection: connection.clone(),
+            tokens,
+            legacy_shell: None,
+            refused_password: None,
+        })?;
+        locked.save()?;
+        Ok::<_, anyhow::Error>(number)
+    };
+    let number = match saved.await {
+        Ok(number) => number,
+        Err(error) => {
+            // Nothing may stay in the keyring for a connection that does not exist.
+            crate::commands::disconnect::forget_kept_secrets(&connection);
+            return Err(error);
+        }
+    };
     crate::output::say(format_args!("{}", summary(&connection, number, expires_on)))?;
     if let Some(warning) = password_not_kept(&connection, number) {
         crate::output::tell(format_args!("WARNING: {warning}"));
@@ -159,9 +182,14 @@ fn transport_of(grant: &TokenGrant, endpoints: &environment::Endpoints) -> Trans
     }
 }
 
-/// Whether a secret from `source` cannot be read again: it was typed, or read from stdin.
+/// Whether a secret from `source` cannot be read again: it was typed, or read from stdin or
+/// a pipe (`--password-file <(…)`).
 fn is_typed(source: &ParameterSource) -> bool {
-    matches!(source, ParameterSource::Prompt | ParameterSource::Stdin)
+    match source {
+        ParameterSource::Prompt | ParameterSource::Stdin => true,
+        ParameterSource::File(path) => !std::fs::metadata(path).is_ok_and(|m| m.is_file()),
+        _ => false,
+    }
 }
 
 /// Keeps the secrets that were typed or read from stdin in the OS keyring, as the user asked,

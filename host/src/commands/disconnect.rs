@@ -104,7 +104,7 @@ async fn close_shell(context: &Context, entry: &Entry) {
 }
 
 /// Removes the secrets `exo connect --remember-password` kept for `connection`.
-fn forget_kept_secrets(connection: &Connection) {
+pub fn forget_kept_secrets(connection: &Connection) {
     for parameter in &connection.parameters {
         if let ParameterSource::Keyring(account) = &parameter.source
             && let Err(error) = session::keys::forget(account)

@@ -17,7 +17,7 @@ use futures_util::StreamExt as _;
 use session::cache::Entry;
 
 use crate::context::Context;
-use crate::credentials::{Credentials, keep_shell};
+use crate::credentials::{self, Credentials};
 use crate::plugin_runtime::PluginRenewer;
 use crate::render::{Format, Progress, Renderer};
 use crate::select;
@@ -274,7 +274,19 @@ impl<W: std::io::Write> Runner<'_, W> {
                 };
             }
         };
-        let target = crate::credentials::target(entry, self.max_page_mib << 20);
+        if let Some(refused) = credentials::still_refused(entry) {
+            return Outcome {
+                result: Err(InvokeError::Token(refused)),
+                reported_errors: Vec::new(),
+            };
+        }
+        // One process at a time opens a legacy connection's shell; the others reuse it.
+        let (shell_turn, stored_shell) = credentials::shell_turn(&self.context.store, entry).await;
+        let entry = &Entry {
+            legacy_shell: stored_shell,
+            ..entry.clone()
+        };
+        let target = credentials::target(entry, self.max_page_mib << 20);
         let credentials = Credentials::of(self.context, self.renewer, entry);
         let tagged = lock(self.renderer).is_tagged();
         let mut reported_errors = Vec::new();
@@ -307,13 +319,14 @@ impl<W: std::io::Write> Runner<'_, W> {
         )
         .await;
         if let Route::Legacy { shell, .. } = &target.route {
-            keep_shell(
-                &self.context.store,
-                connection.id,
-                entry.legacy_shell.as_deref(),
-                shell,
-            )
-            .await;
+            let store = &self.context.store;
+            let before = entry.legacy_shell.as_deref();
+            let extra = credentials::keep_shell(store, connection.id, before, shell).await;
+            drop(shell_turn);
+            if let Some(extra) = extra {
+                credentials::close_extra_shell(&http, &target, &credentials, &extra).await;
+            }
+            credentials::note_password_outcome(store, entry, &result).await;
         }
         Outcome {
             result,

@@ -39,6 +39,7 @@ fn entry(number: u32, prefix: Option<&str>, organization: Option<&str>) -> Entry
             plugin_state: String::new(),
         },
         legacy_shell: None,
+        refused_password: None,
     }
 }
 

@@ -12,9 +12,10 @@
 //!   opens none, so it cannot use up the user's few shells). Where Basic is accepted, the grant
 //!   has no token ([`BASIC_TOKEN_TYPE`]): the host speaks Basic to the endpoint, reading the
 //!   password again from its source for each command;
-//! - where Basic is disabled (Exchange Online retired it in 2022), the method says so in one
+//! - where Exchange Online refuses Basic (it retired it in 2022), the method says so in one
 //!   line and signs in with modern authentication instead; an account that needs multi-factor
-//!   authentication is told which methods can do it.
+//!   authentication is told which methods can do it. Another server's refusal (on premises) is
+//!   an error: its users' passwords never go to a cloud's sign-in service.
 
 use base64::Engine as _;
 use plugin_sdk::abi::capability;
@@ -129,7 +130,11 @@ impl LoginMethod for BasicAuth {
                 "{user} must use multi-factor authentication, which Basic authentication cannot \
                  do; sign in with --method sso (browser) or --method device"
             ))),
-            Probe::Refused(message) => Err(Error::authentication_failed("basic", message)),
+            Probe::Refused(message) => Err(Error {
+                kind: ErrorKind::AuthenticationFailed,
+                code: None,
+                message,
+            }),
         }
     }
 
@@ -169,7 +174,8 @@ enum Probe {
 }
 
 /// Tries the credentials on the endpoint: a `DELETE` that names no shell, so that no shell is
-/// opened (a user may have only a few). Anything but 401 and 403 means they were accepted.
+/// opened (a user may have only a few). A success, or a 400 for the missing shell, means they
+/// were accepted.
 fn probe(
     host: &Host<'_>,
     endpoint: &LegacyEndpoint,
@@ -194,28 +200,54 @@ fn probe(
     };
     let response = host.send(probe, &options)?;
     let status = response.status().as_u16();
-    Ok(match status {
-        401 | 403 => classify_refusal(status, &server_message(response.body())),
-        500.. => {
-            return Err(Error::network(format!(
-                "the legacy endpoint failed (HTTP {status}): {}",
-                server_message(response.body())
-            )));
+    let message = || server_message(response.body());
+    let url = &endpoint.url;
+    match status {
+        // 400: the request was authenticated, and named no shell.
+        200..=299 | 400 => Ok(Probe::Accepted),
+        401 | 403 => Ok(classify_refusal(
+            status,
+            &message(),
+            endpoint.exchange_online,
+        )),
+        404 => Err(Error::invalid_input(format!(
+            "there is no remote PowerShell endpoint at {url} (HTTP 404)"
+        ))),
+        300..=399 => {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("another address");
+            Err(Error::invalid_input(format!(
+                "the endpoint {url} redirects to {location}; give that as --connection-uri"
+            )))
         }
-        _ => Probe::Accepted,
-    })
+        429 | 503 => Err(Error::network(format!(
+            "the endpoint {url} is busy (HTTP {status}); try again later"
+        ))),
+        _ => Err(Error::network(format!(
+            "the endpoint {url} failed (HTTP {status}): {}",
+            message()
+        ))),
+    }
 }
 
-/// What a 401 or 403 from the legacy endpoint means, from its message.
-fn classify_refusal(status: u16, message: &str) -> Probe {
+/// What a 401 or 403 from the legacy endpoint means, from its message: only Exchange Online's
+/// own endpoint refusing Basic as such lets the password go to the cloud's sign-in instead.
+fn classify_refusal(status: u16, message: &str, exchange_online: bool) -> Probe {
     let lower = message.to_ascii_lowercase();
     if lower.contains("multi-factor") {
         Probe::NeedsMfa
     } else if status == 403 || lower.contains("user name or password") || lower.contains("aadsts") {
         Probe::Refused(message.to_owned())
-    } else {
-        // Basic disabled, or a server that says nothing more (Exchange Online's answer).
+    } else if exchange_online {
+        // Basic disabled, or Exchange Online's bare refusal.
         Probe::BasicDisabled
+    } else {
+        Probe::Refused(format!(
+            "the server refused Basic authentication: {message}"
+        ))
     }
 }
 
@@ -246,7 +278,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refusals_are_told_apart_by_their_message() {
+    fn refusals_are_told_apart_by_their_message_and_server() {
         let cases = [
             (
                 401,
@@ -274,8 +306,18 @@ mod tests {
             ),
         ];
         for (status, message, expected) in cases {
-            assert_eq!(classify_refusal(status, message), expected, "{message}");
+            assert_eq!(
+                classify_refusal(status, message, true),
+                expected,
+                "{message}"
+            );
         }
+        // On premises, a bare refusal is the server's answer to these credentials: the password
+        // does not go to a cloud instead.
+        assert_eq!(
+            classify_refusal(401, "no reason given", false),
+            Probe::Refused("the server refused Basic authentication: no reason given".to_owned())
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub(crate) fn entry(token: &str, expires_on: i64) -> Entry {
             plugin_state: String::new(),
         },
         legacy_shell: None,
+        refused_password: None,
     }
 }
 
@@ -270,4 +271,40 @@ fn a_prefix_names_one_connection() {
         })
     );
     assert_eq!(contents.entries.len(), 1);
+}
+
+#[tokio::test]
+async fn a_format_1_cache_is_read_and_one_from_a_newer_exo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("state"));
+    let mut locked = store.lock().await.unwrap();
+    locked.contents().add(entry("t1", 4_000_000_000)).unwrap();
+    locked.save().unwrap();
+    // The same contents as the previous format wrote them.
+    let contents = store.read().await.unwrap();
+    let (location, key) = store.keys.load_or_create().unwrap();
+    let mut header = MAGIC.to_vec();
+    header.extend([1, location.to_byte()]);
+    let nonce = [7u8; NONCE_LEN];
+    let mut sealed = serde_json::to_vec(&contents).unwrap();
+    cipher(&key)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&header[..]),
+            &mut sealed,
+        )
+        .unwrap();
+    let mut bytes = header;
+    bytes.extend(nonce);
+    bytes.extend(sealed);
+    std::fs::write(store.path(), &bytes).unwrap();
+    assert_eq!(store.read().await.unwrap().entries.len(), 1);
+
+    bytes[MAGIC.len()] = FORMAT_VERSION + 1;
+    std::fs::write(store.path(), &bytes).unwrap();
+    let error = store.read().await.unwrap_err().to_string();
+    assert!(
+        error.contains("it has format 3, this exo reads formats up to 2"),
+        "{error}"
+    );
 }

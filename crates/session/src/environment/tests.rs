@@ -183,6 +183,7 @@ fn a_legacy_connection_uri_gives_its_cloud_delegated_organization_and_conversion
         Some("customer.onmicrosoft.com")
     );
     assert!(endpoint.basic_auth_to_oauth_conversion);
+    assert!(endpoint.exchange_online, "GCC High's own host");
     // The system mailbox is not sent on: exo anchors its requests itself.
     assert_eq!(
         endpoint.request_url().as_str(),
@@ -202,14 +203,25 @@ fn a_legacy_connection_uri_gives_its_cloud_delegated_organization_and_conversion
     let (environment, _, endpoint) = legacy("https://outlook-dod.office365.us/").unwrap();
     assert_eq!(environment, EnvironmentName::O365USGovDoD);
     assert_eq!(endpoint, None);
+    // An on-premises server: Basic there is its own business, not Exchange Online's.
+    let (environment, exchange, endpoint) =
+        legacy("https://mail.contoso.com/PowerShell/?PSVersion=5.1").unwrap();
+    assert_eq!(environment, EnvironmentName::O365Default);
+    assert_eq!(exchange.as_str(), "https://mail.contoso.com/");
+    let endpoint = endpoint.unwrap();
+    assert!(!endpoint.exchange_online);
+    assert_eq!(
+        endpoint.request_url().as_str(),
+        "https://mail.contoso.com/PowerShell/"
+    );
 }
 
 #[test]
 fn a_legacy_query_exo_cannot_honour_is_refused() {
     for (uri, reason) in [
         (
-            "https://outlook.office365.com/PowerShell-LiveID/?PSVersion=5.1",
-            "takes DelegatedOrg, BasicAuthToOAuthConversion and email, not PSVersion",
+            "https://outlook.office365.com/PowerShell-LiveID/?SessionType=x",
+            "not SessionType",
         ),
         (
             "https://outlook.office365.com/PowerShell-LiveID/?BasicAuthToOAuthConversion=yes",
