@@ -9,9 +9,15 @@
 //! - `exo connect --method certificate`, whole process, against MSAL for Python's
 //!   `ConfidentialClientApplication.acquire_token_for_client` as a whole process and a bare
 //!   `curl` token POST with a ready-made assertion. Targets: exo ≤ 0.25 × MSAL, ≤ 3 × curl.
+//! - The certificate plugin's token acquisition alone, in this process: the host's `acquire`
+//!   call (discovery, reading the PEM files, signing the assertion, the token request) on warm
+//!   connections, against the same two requests sent by the same HTTP client with a ready-made
+//!   assertion (the floor: the network and the server).
 #![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use support::SandboxEnv;
@@ -29,6 +35,7 @@ fn main() {
     inline_against_msal_and_curl(&sb);
     sso_redirect_to_exit(&sb);
     certificate_against_msal_and_curl(&sb);
+    certificate_acquisition_alone(&sb);
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -134,18 +141,55 @@ fn inline_against_msal_and_curl(sb: &SandboxEnv) {
     );
 }
 
+/// The seeded automation app: its client id, certificate and key files, its tenant.
+struct SeededApp {
+    client_id: String,
+    certificate: String,
+    key: String,
+    tenant: String,
+}
+
+impl SeededApp {
+    fn of(sb: &SandboxEnv) -> Self {
+        let discovery: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(sb.sandbox.state_dir().join("sandbox.json")).unwrap(),
+        )
+        .unwrap();
+        let app = &discovery["apps"][0];
+        let text = |value: &serde_json::Value| value.as_str().unwrap().to_owned();
+        Self {
+            client_id: text(&app["client_id"]),
+            certificate: text(&app["certificate_file"]),
+            key: text(&app["key_file"]),
+            tenant: text(&discovery["tenants"][0]["id"]),
+        }
+    }
+
+    /// A client-credentials form with a ready-made assertion for `token_endpoint`.
+    fn token_form(&self, token_endpoint: &str) -> String {
+        let assertion = sandbox::client::client_assertion(
+            token_endpoint,
+            &self.client_id,
+            &std::fs::read_to_string(&self.certificate).unwrap(),
+            &std::fs::read_to_string(&self.key).unwrap(),
+            &sandbox::client::AssertionOptions::default(),
+        )
+        .unwrap();
+        format!(
+            "grant_type=client_credentials&client_id={}&scope=https%3A%2F%2Foutlook.office365.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}",
+            self.client_id
+        )
+    }
+}
+
 fn certificate_against_msal_and_curl(sb: &SandboxEnv) {
-    let discovery: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(sb.sandbox.state_dir().join("sandbox.json")).unwrap(),
-    )
-    .unwrap();
-    let app = &discovery["apps"][0];
-    let (client_id, certificate, key) = (
-        app["client_id"].as_str().unwrap(),
-        app["certificate_file"].as_str().unwrap(),
-        app["key_file"].as_str().unwrap(),
+    let app = SeededApp::of(sb);
+    let (client_id, certificate, key, tenant) = (
+        app.client_id.as_str(),
+        app.certificate.as_str(),
+        app.key.as_str(),
+        app.tenant.as_str(),
     );
-    let tenant = discovery["tenants"][0]["id"].as_str().unwrap();
     let authority = format!("{}{tenant}", sb.sandbox.base_url());
     let exo = || {
         sb.exo()
@@ -173,17 +217,7 @@ fn certificate_against_msal_and_curl(sb: &SandboxEnv) {
         command
     };
     let token_endpoint = format!("{authority}/oauth2/v2.0/token");
-    let assertion = sandbox::client::client_assertion(
-        &token_endpoint,
-        client_id,
-        &std::fs::read_to_string(certificate).unwrap(),
-        &std::fs::read_to_string(key).unwrap(),
-        &sandbox::client::AssertionOptions::default(),
-    )
-    .unwrap();
-    let form = format!(
-        "grant_type=client_credentials&client_id={client_id}&scope=https%3A%2F%2Foutlook.office365.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
-    );
+    let form = app.token_form(&token_endpoint);
     let (exo, msal, curl) = exo_msal_curl(exo, msal, || curl_post(sb, &form, &token_endpoint));
     println!(
         "exo connect --method certificate (whole process): median {} over {RUNS} runs; MSAL \
@@ -223,5 +257,113 @@ fn sso_redirect_to_exit(sb: &SandboxEnv) {
         "exo connect --method sso, from the redirect reaching exo to exo's exit: median {} over \
          {RUNS} runs",
         ms(median(samples))
+    );
+}
+
+/// The certificate plugin's `acquire` as the host calls it, in this process, and the same two
+/// requests (discovery, the token request with a ready-made assertion) sent by the same client,
+/// interleaved; medians over `RUNS` × 4 each, after one warm-up each.
+fn certificate_acquisition_alone(sb: &SandboxEnv) {
+    use exo::plugin_runtime::{call_plugin, login_request};
+    let app = SeededApp::of(sb);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let plugin = Arc::new(
+        exo::loader::load(
+            &sb.env
+                .bundled_plugins()
+                .join(support::library_file_name("certificate")),
+        )
+        .unwrap(),
+    );
+    let endpoints = session::environment::resolve(&session::environment::EndpointOptions {
+        environment: Some(session::environment::EnvironmentName::Sandbox),
+        organization: Some(app.tenant.clone()),
+        sandbox_dir: Some(sb.sandbox.state_dir().to_owned()),
+        ..Default::default()
+    })
+    .unwrap();
+    let value = |name: &str, value: &str| plugin_abi::ParameterValue {
+        name: name.into(),
+        value: value.as_bytes().into(),
+    };
+    let parameters = exo::parameters::Resolved {
+        values: vec![
+            value("app-id", &app.client_id),
+            value("certificate-file-path", &app.certificate),
+            value("certificate-key-file", &app.key),
+        ],
+        sources: Vec::new(),
+    };
+    let clients = exo::http::Clients::default();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let acquire = || {
+        let request = login_request(&endpoints, &parameters, false);
+        let services = exo::services::Services::new(
+            clients.clone(),
+            endpoints.trust.clone(),
+            "certificate",
+            false,
+            cancelled.clone(),
+        );
+        let plugin = plugin.clone();
+        let started = Instant::now();
+        let grant = runtime
+            .block_on(call_plugin(services, cancelled.clone(), move |host| {
+                plugin.flow.acquire(&request, host)
+            }))
+            .unwrap_or_else(|e| panic!("acquire: {}", e.message));
+        let elapsed = started.elapsed();
+        assert!(!grant.access_token.is_empty());
+        elapsed
+    };
+    let authority = endpoints.authority.as_str().trim_end_matches('/');
+    let discovery = format!("{authority}/v2.0/.well-known/openid-configuration");
+    let token_endpoint = format!(
+        "{}{}/oauth2/v2.0/token",
+        sb.sandbox.base_url(),
+        sb.sandbox.seed().tenants[0].id
+    );
+    let form = app.token_form(&token_endpoint);
+    let http = clients.get(&endpoints.trust).unwrap();
+    let floor = || {
+        let started = Instant::now();
+        runtime.block_on(async {
+            let found = http.get(&discovery).send().await.unwrap();
+            assert!(
+                found.status().is_success(),
+                "{discovery}: {}",
+                found.status()
+            );
+            found.bytes().await.unwrap();
+            let token = http
+                .post(&token_endpoint)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(token.status().is_success(), "{}", token.status());
+            token.bytes().await.unwrap();
+        });
+        started.elapsed()
+    };
+    acquire();
+    floor();
+    let (mut acquired, mut floors) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS * 4 {
+        acquired.push(acquire());
+        floors.push(floor());
+    }
+    let (acquired, floor) = (median(acquired), median(floors));
+    println!(
+        "certificate plugin acquire alone (in process, warm connections): median {}; the same \
+         two requests with a ready-made assertion: {}; acquire/floor = {:.2}",
+        ms(acquired),
+        ms(floor),
+        acquired.as_secs_f64() / floor.as_secs_f64()
     );
 }
