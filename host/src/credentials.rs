@@ -177,17 +177,18 @@ pub async fn keep_shell(
     if ours.as_deref() == before {
         return None;
     }
-    let kept = async {
-        let mut locked = store.lock().await?;
-        let Some(entry) = locked.contents().get_mut(id) else {
-            return Ok(ours.clone());
-        };
+    let kept = store.update(id, |entry| {
         if entry.legacy_shell.is_some() && entry.legacy_shell.as_deref() != before {
-            return Ok(ours.clone());
+            // Another process stored its own meanwhile: that one stays.
+            return;
         }
         entry.legacy_shell = ours.clone();
-        locked.save()?;
-        Ok::<_, session::cache::CacheError>(None)
+    });
+    let kept = async {
+        Ok::<_, session::cache::CacheError>(match kept.await? {
+            Some(entry) if entry.legacy_shell == ours => None,
+            _ => ours.clone(),
+        })
     };
     match kept.await {
         Ok(extra) => extra,
@@ -273,14 +274,9 @@ pub async fn note_password_outcome(
             _ => None,
         })
         .map(|m| FileStamp::of(&m));
-    let noted = async {
-        let mut locked = store.lock().await?;
-        if let Some(saved) = locked.contents().get_mut(entry.connection.id) {
-            saved.refused_password = refused.then_some(RefusedPassword { at: now(), file });
-            locked.save()?;
-        }
-        Ok::<_, session::cache::CacheError>(())
-    };
+    let noted = store.update(entry.connection.id, |saved| {
+        saved.refused_password = refused.then_some(RefusedPassword { at: now(), file });
+    });
     if let Err(error) = noted.await {
         tracing::warn!(target: "exo::invoke", "could not note the password's refusal: {error}");
     }

@@ -68,6 +68,9 @@ fn cache_advice(error: &CacheError) -> Option<String> {
              --all` and sign in again",
             path.display()
         )),
+        CacheError::PrefixTaken(_) => {
+            Some("Disconnect it first or choose another prefix".to_owned())
+        }
         CacheError::Untrusted { .. } => Some(
             "Make it yours and private (chown, chmod go-w), or set EXO_STATE_DIR to a folder only \
              you can write; if someone else could have planted it, do not use what is in it"

@@ -6,7 +6,7 @@
 //! most recent connection, like the reference module's Get-EXO* cmdlets.
 
 use anyhow::{anyhow, bail};
-use session::cache::Entry;
+use session::cache::{CacheError, Entry, Store};
 use uuid::Uuid;
 
 use crate::cli::Selection;
@@ -79,6 +79,51 @@ pub fn for_cmdlet<'e>(
         entries: vec![entry],
         cmdlet,
     })
+}
+
+/// The connections cmdlet `name` may run on, read from `store` without reading every connection
+/// (except with `all`): the one named by `connection_id` or `prefix`; else those whose prefix the
+/// noun may carry, and the most recent one. [`for_cmdlet`] chooses among them.
+pub async fn cmdlet_candidates(
+    store: &Store,
+    name: &str,
+    connection_id: Option<Uuid>,
+    prefix: Option<&str>,
+    all: bool,
+) -> Result<Vec<Entry>, CacheError> {
+    if all {
+        return Ok(store.read().await?.entries);
+    }
+    let mut candidates = Vec::new();
+    match (connection_id, prefix) {
+        (Some(id), _) => candidates.extend(store.get(id).await?),
+        (None, Some(prefix)) => candidates.extend(store.with_prefix(prefix).await?),
+        (None, None) => {
+            // `Get-ContosoMailbox`: a prefix ends where a new word starts.
+            let noun = name.split_once('-').map_or("", |(_, noun)| noun);
+            for (end, _) in noun
+                .char_indices()
+                .skip(1)
+                .filter(|(_, c)| c.is_ascii_uppercase())
+            {
+                candidates.extend(store.with_prefix(&noun[..end]).await?);
+            }
+            candidates.extend(store.latest().await?);
+        }
+    }
+    candidates.sort_by_key(|e| e.connection.number);
+    candidates.dedup_by_key(|e| e.connection.id);
+    Ok(candidates)
+}
+
+/// The connection `connection_id` names, else the most recent one, read from `store` without
+/// reading every connection.
+pub async fn one_from(store: &Store, connection_id: Option<Uuid>) -> anyhow::Result<Entry> {
+    let found = match connection_id {
+        Some(id) => store.get(id).await?,
+        None => store.latest().await?,
+    };
+    Ok(one(found.as_slice(), connection_id)?.clone())
 }
 
 /// The connection named by `connection_id`, else the most recent one.

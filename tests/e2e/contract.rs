@@ -392,11 +392,14 @@ fn two_expired_connections(env: &TestEnv, extra: &[&str]) {
 fn plugin_state_round_trips_and_renewals_of_one_plugin_run_concurrently() {
     let env = host_check();
     two_expired_connections(&env, &["--count", "2"]);
-    let cache = std::fs::read(env.home().join(".local/state/exo/cache")).unwrap();
-    assert!(
-        !cache.is_empty() && !cache.windows(8).any(|w| w == b"acquired"),
-        "encrypted"
-    );
+    let files = std::fs::read_dir(env.home().join(".local/state/exo/connections")).unwrap();
+    for file in files {
+        let cache = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(
+            !cache.is_empty() && !cache.windows(8).any(|w| w == b"acquired"),
+            "encrypted"
+        );
+    }
 
     let run = env
         .exo()

@@ -93,7 +93,12 @@ fn the_cache_key_lives_in_the_os_keyring_when_there_is_one() {
     .run()
     .success();
     let state = sb.exo_state();
-    assert!(state.join("cache").is_file());
+    assert_eq!(
+        std::fs::read_dir(state.join("connections"))
+            .unwrap()
+            .count(),
+        1
+    );
     assert!(
         !state.join("cache.key").exists(),
         "the key is in the keyring, not in a file"
@@ -118,7 +123,7 @@ fn the_cache_key_lives_in_the_os_keyring_when_there_is_one() {
     on_desktop(sb.exo().args(["disconnect", "--yes"]))
         .run()
         .success();
-    assert!(!state.join("cache").exists());
+    assert!(!state.join("connections").exists());
     drop(keyring);
 }
 

@@ -395,14 +395,28 @@ fn a_state_folder_or_file_another_user_could_have_planted_is_refused() {
     refused(run, &shared, "group or others can write it (mode 1777)");
     assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
 
-    // The user's own folder, whose files someone else could write or owns.
-    sb.connect();
+    // The user's own folder, whose files someone else could write or owns: the key, a
+    // connection and the pointer to the latest (read by `exo token`), and the lock (taken by
+    // `exo connect`).
+    let id = sb.connect();
     let state = sb.exo_state();
     let key_store_file = |exo: support::Exo| exo.env("EXO_KEY_STORE", "file");
-    for name in ["cache", "cache.lock"] {
+    let token = || key_store_file(sb.exo()).args(["token"]);
+    let connect = || {
+        key_store_file(sb.exo())
+            .args(["connect", "-m", "access-token", "--access-token-file"])
+            .arg_path(&file)
+    };
+    let files: [(String, &dyn Fn() -> support::Exo); 4] = [
+        (format!("connections/{id}"), &token),
+        ("latest".to_owned(), &token),
+        ("cache.key".to_owned(), &token),
+        ("cache.lock".to_owned(), &connect),
+    ];
+    for (name, command) in &files {
         let path = state.join(name);
         set_mode(&path, 0o622);
-        let run = key_store_file(sb.exo()).args(["token"]).run().fails_with(1);
+        let run = command().run().fails_with(1);
         refused(run, &path, "group or others can write it (mode 0622)");
         set_mode(&path, 0o600);
     }
@@ -411,20 +425,31 @@ fn a_state_folder_or_file_another_user_could_have_planted_is_refused() {
         eprintln!("not root: the files of another owner are not tried");
         return;
     }
-    for name in ["cache", "cache.key", "cache.lock"] {
+    for (name, command) in &files {
         let path = state.join(name);
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
-        let run = key_store_file(sb.exo()).args(["token"]).run().fails_with(1);
+        let run = command().run().fails_with(1);
         refused(run, &path, "another user (uid 65534) owns it");
         std::os::unix::fs::chown(&path, Some(0), None).unwrap();
     }
-    key_store_file(sb.exo()).args(["token"]).run().success();
+    token().run().success();
+}
+
+/// Runs `exo disconnect --all --yes` and checks that it says `said`.
+fn disconnect_all_says(sb: &SandboxEnv, said: &str) {
+    let run = sb
+        .exo()
+        .args(["disconnect", "--all", "--yes"])
+        .run()
+        .success();
+    assert!(run.stdout.contains(said), "{}", run.stdout);
 }
 
 #[test]
-fn a_damaged_cache_is_reported_never_overwritten_and_can_be_reset() {
+fn a_damaged_cache_of_an_older_exo_is_reported_never_overwritten_and_can_be_reset() {
     let sb = SandboxEnv::start(|_| {});
     sb.connect();
+    // What an older exo kept all connections in, damaged.
     let cache = sb.exo_state().join("cache");
     std::fs::write(&cache, b"EXOC\x01\x01 this is not what exo wrote").unwrap();
     let damaged = std::fs::read(&cache).unwrap();
@@ -458,26 +483,52 @@ fn a_damaged_cache_is_reported_never_overwritten_and_can_be_reset() {
         "nothing overwrote it"
     );
 
-    let run = sb
-        .exo()
-        .args(["disconnect", "--all", "--yes"])
-        .run()
-        .success();
-    assert!(
-        run.stdout
-            .starts_with("Moved the unreadable token cache to "),
-        "{}",
-        run.stdout
-    );
+    disconnect_all_says(&sb, "Moved the unreadable token cache to ");
     assert_eq!(
-        sb.exo()
-            .args(["connections", "--output", "json"])
-            .run()
-            .success()
-            .json(),
-        serde_json::json!([])
+        sb.connection_ids().len(),
+        1,
+        "the readable connection stays"
     );
     sb.connect();
+}
+
+#[test]
+fn a_damaged_connection_is_reported_alone_and_the_others_keep_working() {
+    let sb = SandboxEnv::start(|_| {});
+    let (damaged, kept) = (sb.connect(), sb.connect());
+    let file = sb.exo_state().join("connections").join(&damaged);
+    std::fs::write(&file, b"EXOC\x03\x01 not what exo wrote, and long enough").unwrap();
+
+    let run = sb
+        .exo()
+        .args(["connections", "--output", "json"])
+        .run()
+        .success();
+    assert_eq!(run.json().as_array().unwrap().len(), 1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the token cache {} cannot be read",
+            file.display()
+        )) && run.stderr.contains("the other connections work"),
+        "{}",
+        run.stderr
+    );
+    sb.exo()
+        .args(["token", "--connection-id", &kept])
+        .run()
+        .success();
+    sb.exo().args(["Get-AcceptedDomain"]).run().success();
+    let run = sb
+        .exo()
+        .args(["token", "--connection-id", &damaged])
+        .run()
+        .fails_with(1);
+    assert!(run.stderr.contains("cannot be read"), "{}", run.stderr);
+    sb.connect();
+
+    disconnect_all_says(&sb, "Moved the unreadable connection files to ");
+    assert!(sb.connection_ids().is_empty());
+    assert!(!file.exists());
 }
 
 #[test]

@@ -1,55 +1,80 @@
-//! The token cache: every connection and its tokens, in one encrypted file shared by all `exo`
-//! processes of the user.
+//! The token cache: each connection and its tokens in an encrypted file of its own, shared by
+//! every `exo` process of the user. Reading or changing one connection costs the same with
+//! one other connection or ten thousand, and processes working on different connections do not
+//! wait for each other; only adding and removing connections take the cache lock, briefly.
 //!
 //! Layout, in the state directory (`$XDG_STATE_HOME/exo`, mode 0700):
-//! - `cache`: `EXOC` · format version · key location · 96-bit nonce · AES-256-GCM ciphertext
-//!   of the JSON [`Contents`] (the first six bytes are authenticated too); mode 0600;
-//! - `cache.key`: the 256-bit key when it is kept in a file (see [`crate::keys`]); mode 0600;
-//! - `cache.lock`: the lock file.
+//! - `connections/<id>`: one connection ([`Entry`]), sealed (see `sealed.rs`) with its id
+//!   authenticated; mode 0600, replaced atomically;
+//! - `latest`: the id of the most recent connection, which commands use by default;
+//! - `prefixes/<prefix in lower case>`: the id of the connection with that prefix;
+//! - `next-number`: the number (`Id`) the next connection gets;
+//! - `cache.key`: the 256-bit key when it is kept in a file (see [`crate::keys`]);
+//! - `cache.lock` (adding, removing), `entry-<id>.lock` (changing one connection),
+//!   `renew-<id>.lock` and `shell-<id>.lock` (see [`Store::lock_renewal`],
+//!   [`Store::lock_shell`]);
+//! - `cache`: the single file of formats 1 and 2, which held every connection; it is moved into
+//!   `connections/` the first time this exo sees it.
+//!
+//! The pointers (`latest`, `prefixes/`) are hints: a stale one is noticed (the connection it
+//! names is gone or has another prefix) and rebuilt from the connection files.
 //!
 //! The folder and every file in it must be the user's alone ([`crate::private`]): one that
 //! another user owns or could write is refused before anything is read from it.
 //!
-//! Invariants: every read-modify-write holds an exclusive lock on `cache.lock` from the read to
-//! the rename; writes go to a temporary file that is synced and renamed over `cache`, so a
-//! crash leaves the old or the new cache, never half of one; a cache that cannot be read is
-//! reported and left untouched; no operation but an explicit reset discards connections.
+//! Invariants: a connection file is written whole and renamed into place, so a crash leaves
+//! the old or the new one; changing a connection holds its own lock from the read to the
+//! rename, and removing it holds that lock too, so no write brings back a removed connection;
+//! adding reads the key afresh under the cache lock (another process may have deleted it with
+//! the last connection); a connection file that cannot be read is reported and left untouched,
+//! and the others go on working; no operation but an explicit reset discards connections.
+
+mod sealed;
 
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::connection::{Connection, Tokens};
-use crate::keys::{KeyLocation, Keys};
+use crate::keys::{Key, KeyLocation, Keys};
 
-const MAGIC: &[u8; 4] = b"EXOC";
-/// The format written. Format 2 added legacy connections (their transport, shell and secrets
-/// kept in the keyring): an older exo must not take such a connection for another kind.
-const FORMAT_VERSION: u8 = 2;
-/// The formats read: 1 holds nothing format 2 cannot.
-const READABLE_FORMATS: [u8; 2] = [1, FORMAT_VERSION];
-const HEADER_LEN: usize = MAGIC.len() + 2;
-const CACHE_FILE: &str = "cache";
+/// The format of a connection file.
+const FORMAT_VERSION: u8 = 3;
+/// The formats of the single file that held every connection before.
+const SINGLE_FILE_FORMATS: [u8; 2] = [1, 2];
+const SINGLE_FILE: &str = "cache";
+const ENTRIES_DIR: &str = "connections";
+const PREFIXES_DIR: &str = "prefixes";
+const LATEST_FILE: &str = "latest";
+const NEXT_NUMBER_FILE: &str = "next-number";
 const LOCK_FILE: &str = "cache.lock";
-/// How long to wait for another `exo` process to release the cache lock (held only for reads
-/// and writes of the file).
+/// How long to wait for another `exo` process to release the cache lock or a connection's lock
+/// (held only while files are read and written).
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for another `exo` process renewing the same connection (a network call).
 const RENEWAL_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Everything in the cache.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Every connection in the cache.
+#[derive(Debug, Default)]
 pub struct Contents {
-    /// The number the next connection gets (`Id`).
-    pub next_number: u32,
-    /// The connections, oldest first.
+    /// The connections that could be read, oldest first.
     pub entries: Vec<Entry>,
+    /// The connection files that could not be.
+    pub damaged: Vec<DamagedEntry>,
+}
+
+/// A connection file that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedEntry {
+    /// The connection's id (its file's name).
+    pub id: Uuid,
+    /// Why it cannot be read (a [`CacheError::Damaged`]'s text).
+    pub reason: String,
 }
 
 /// A connection and its tokens.
@@ -126,38 +151,6 @@ impl Contents {
     pub fn get(&self, id: Uuid) -> Option<&Entry> {
         self.entries.iter().find(|e| e.connection.id == id)
     }
-
-    /// The entry of connection `id`, mutably.
-    pub fn get_mut(&mut self, id: Uuid) -> Option<&mut Entry> {
-        self.entries.iter_mut().find(|e| e.connection.id == id)
-    }
-
-    /// The connection that has `prefix` (compared without case), if any.
-    pub fn prefix_owner(&self, prefix: Option<&str>) -> Option<&Entry> {
-        let prefix = prefix?;
-        self.entries.iter().find(|e| {
-            e.connection
-                .prefix
-                .as_deref()
-                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
-        })
-    }
-
-    /// Adds a connection, giving it the next number; returns that number. Refuses a prefix
-    /// another connection already has: a prefix must name one connection.
-    pub fn add(&mut self, mut entry: Entry) -> Result<u32, PrefixTaken> {
-        if let Some(owner) = self.prefix_owner(entry.connection.prefix.as_deref()) {
-            return Err(PrefixTaken {
-                name: owner.connection.name(),
-                who: owner.connection.who().to_owned(),
-            });
-        }
-        self.next_number = self.next_number.max(1);
-        entry.connection.number = self.next_number;
-        self.next_number += 1;
-        self.entries.push(entry);
-        Ok(self.next_number - 1)
-    }
 }
 
 /// A new connection asked for a prefix that another connection has.
@@ -181,13 +174,13 @@ pub enum CacheError {
         /// The error.
         source: std::io::Error,
     },
-    /// The cache cannot be decrypted or parsed.
+    /// A cache file cannot be decrypted or parsed.
     #[error(
         "the token cache {} cannot be read: {reason}; it was left untouched",
         .path.display()
     )]
     Damaged {
-        /// The cache file.
+        /// The file.
         path: PathBuf,
         /// What is wrong.
         reason: String,
@@ -217,6 +210,9 @@ pub enum CacheError {
     /// The OS keyring failed.
     #[error("the OS keyring that keeps the token cache's key failed: {0}")]
     Keyring(String),
+    /// The new connection's prefix is another connection's.
+    #[error(transparent)]
+    PrefixTaken(#[from] PrefixTaken),
     /// Another process holds a lock too long.
     #[error(
         "another exo process has held {} for {}s; if none is running, delete that file",
@@ -236,6 +232,14 @@ pub struct Store {
     dir: PathBuf,
     keys: Keys,
     lock_timeout: Duration,
+}
+
+/// What opening a connection file found.
+enum Opened {
+    /// The connection, and the key that opened it (a change is sealed with the same one).
+    Entry(Box<Entry>, KeyLocation, Key),
+    /// There is no such file.
+    Missing,
 }
 
 impl Store {
@@ -270,56 +274,220 @@ impl Store {
         &self.dir
     }
 
-    /// The cache file.
-    pub fn path(&self) -> PathBuf {
-        self.dir.join(CACHE_FILE)
+    /// The file of connection `id`.
+    pub fn entry_path(&self, id: Uuid) -> PathBuf {
+        self.dir.join(ENTRIES_DIR).join(id.to_string())
     }
 
-    /// Reads the cache under a shared lock. A missing cache is empty.
+    /// Every connection, oldest first, and the files that cannot be read. An empty or missing
+    /// state directory has none.
     pub async fn read(&self) -> Result<Contents, CacheError> {
-        let _lock = self.acquire(LockMode::Shared).await?;
-        self.load()
+        if !self.prepare().await? {
+            return Ok(Contents::default());
+        }
+        let mut contents = Contents::default();
+        for id in self.entry_ids()? {
+            match self.open_entry(id) {
+                Ok(Opened::Entry(entry, ..)) => contents.entries.push(*entry),
+                // Removed since the folder was listed.
+                Ok(Opened::Missing) => {}
+                Err(error @ CacheError::Damaged { .. }) => contents.damaged.push(DamagedEntry {
+                    id,
+                    reason: error.to_string(),
+                }),
+                Err(error) => return Err(error),
+            }
+        }
+        contents.entries.sort_by_key(|e| e.connection.number);
+        Ok(contents)
     }
 
-    /// Locks the cache for a read-modify-write and reads it.
-    pub async fn lock(&self) -> Result<Locked<'_>, CacheError> {
-        let lock = self.acquire(LockMode::Exclusive).await?;
+    /// Connection `id`, if it exists.
+    pub async fn get(&self, id: Uuid) -> Result<Option<Entry>, CacheError> {
+        if !self.prepare().await? {
+            return Ok(None);
+        }
+        match self.open_entry(id)? {
+            Opened::Entry(entry, ..) => Ok(Some(*entry)),
+            Opened::Missing => Ok(None),
+        }
+    }
+
+    /// The most recent connection, if there is one.
+    pub async fn latest(&self) -> Result<Option<Entry>, CacheError> {
+        if !self.prepare().await? {
+            return Ok(None);
+        }
+        if let Some(id) = self.pointer(&self.dir.join(LATEST_FILE))?
+            && let Opened::Entry(entry, ..) = self.open_entry(id)?
+        {
+            return Ok(Some(*entry));
+        }
+        // No pointer, or a stale one: what the files say.
+        let contents = self.read().await?;
+        Ok(contents
+            .entries
+            .into_iter()
+            .max_by_key(|e| (e.connection.created_at, e.connection.number)))
+    }
+
+    /// The connection with `prefix` (compared without case), if there is one.
+    pub async fn with_prefix(&self, prefix: &str) -> Result<Option<Entry>, CacheError> {
+        if !self.prepare().await? {
+            return Ok(None);
+        }
+        let has_prefix = |entry: &Entry| {
+            entry
+                .connection
+                .prefix
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        };
+        // Every connection with a prefix has its pointer (written before the connection), so
+        // no pointer means no such connection; a stale one (its connection gone, or a crash
+        // before the connection was written) is checked against the files.
+        let Some(path) = self.prefix_path(prefix) else {
+            return Ok(None);
+        };
+        let Some(id) = self.pointer(&path)? else {
+            return Ok(None);
+        };
+        if let Opened::Entry(entry, ..) = self.open_entry(id)?
+            && has_prefix(&entry)
+        {
+            return Ok(Some(*entry));
+        }
+        let contents = self.read().await?;
+        Ok(contents.entries.into_iter().find(|e| has_prefix(e)))
+    }
+
+    /// Adds a connection, giving it the next number, which is returned. Refuses a prefix that
+    /// another connection has: a prefix names one connection.
+    pub async fn add(&self, mut entry: Entry) -> Result<u32, CacheError> {
+        self.prepare().await?;
+        let _lock = self.global_lock().await?;
+        if let Some(prefix) = entry.connection.prefix.as_deref()
+            && let Some(owner) = self.with_prefix(prefix).await?
+        {
+            return Err(PrefixTaken {
+                name: owner.connection.name(),
+                who: owner.connection.who().to_owned(),
+            }
+            .into());
+        }
+        let number = match std::fs::read_to_string(self.dir.join(NEXT_NUMBER_FILE)) {
+            Ok(text) => text.trim().parse().unwrap_or(1),
+            Err(_) => {
+                self.read()
+                    .await?
+                    .entries
+                    .iter()
+                    .map(|e| e.connection.number)
+                    .max()
+                    .unwrap_or(0)
+                    + 1
+            }
+        };
+        entry.connection.number = number.max(1);
         // The key this process read earlier may have been deleted since (the last connection
-        // went) or replaced: what is written under the lock is sealed with the key as it is now.
+        // went) or replaced: the new connection is sealed with the key as it is now.
         self.keys.forget();
-        let contents = self.load()?;
-        Ok(Locked {
-            store: self,
-            contents,
-            _lock: lock,
-        })
+        let (location, key) = self.keys.load_or_create()?;
+        // The pointers first: one that names a connection not written (a crash) is noticed as
+        // stale, while a connection without its pointer would not be found by its prefix.
+        let id = entry.connection.id.to_string();
+        if let Some(path) = entry
+            .connection
+            .prefix
+            .as_deref()
+            .and_then(|p| self.prefix_path(p))
+        {
+            self.write_pointer(&path, &id)?;
+        }
+        self.write_pointer(&self.dir.join(LATEST_FILE), &id)?;
+        self.write_entry(&entry, location, &key)?;
+        self.write_pointer(
+            &self.dir.join(NEXT_NUMBER_FILE),
+            &(entry.connection.number + 1).to_string(),
+        )?;
+        Ok(entry.connection.number)
     }
 
-    /// Moves an unreadable cache aside (`cache.damaged-<unix time>`) and returns where it went.
+    /// Changes connection `id` with `change` and returns it as it is now; `None` if it does not
+    /// exist (any more).
+    pub async fn update(
+        &self,
+        id: Uuid,
+        change: impl FnOnce(&mut Entry),
+    ) -> Result<Option<Entry>, CacheError> {
+        if !self.prepare().await? {
+            return Ok(None);
+        }
+        let _lock = self.entry_lock(id).await?;
+        let Opened::Entry(mut entry, location, key) = self.open_entry(id)? else {
+            return Ok(None);
+        };
+        change(&mut entry);
+        self.write_entry(&entry, location, &key)?;
+        Ok(Some(*entry))
+    }
+
+    /// Removes connections `ids` (unreadable ones too) and returns those that could be read.
+    /// Removing the last one removes every trace: the key and the pointers.
+    pub async fn remove(&self, ids: &[Uuid]) -> Result<Vec<Entry>, CacheError> {
+        if !self.prepare().await? {
+            return Ok(Vec::new());
+        }
+        let _lock = self.global_lock().await?;
+        let mut removed = Vec::new();
+        for id in ids {
+            let _entry_lock = self.entry_lock(*id).await?;
+            if let Ok(Opened::Entry(entry, ..)) = self.open_entry(*id) {
+                removed.push(*entry);
+            }
+            remove_if_present(&self.entry_path(*id))?;
+        }
+        self.tidy_up().await?;
+        Ok(removed)
+    }
+
+    /// Moves what cannot be read aside, into `damaged-<unix time>/`: the single file of an
+    /// older exo and connection files that do not open. Returns where, when anything moved.
     pub async fn move_damaged_aside(&self) -> Result<Option<PathBuf>, CacheError> {
-        let _lock = self.acquire(LockMode::Exclusive).await?;
-        let path = self.path();
-        if !path.exists() {
+        if !self.dir.exists() {
+            return Ok(None);
+        }
+        trusted(&self.dir, std::fs::metadata(&self.dir))?;
+        let _lock = self.global_lock().await?;
+        let mut unreadable = Vec::new();
+        let single = self.dir.join(SINGLE_FILE);
+        if single.exists() {
+            unreadable.push(single);
+        }
+        for id in self.entry_ids()? {
+            if let Err(CacheError::Damaged { .. }) = self.open_entry(id) {
+                unreadable.push(self.entry_path(id));
+            }
+        }
+        if unreadable.is_empty() {
             return Ok(None);
         }
         let aside = self
             .dir
-            .join(format!("{CACHE_FILE}.damaged-{}", crate::connection::now()));
-        std::fs::rename(&path, &aside).map_err(|source| CacheError::Io {
-            path: path.clone(),
+            .join(format!("damaged-{}", crate::connection::now()));
+        crate::private::create_dir(&aside).map_err(|source| CacheError::Io {
+            path: aside.clone(),
             source,
         })?;
+        for path in unreadable {
+            let name = path.file_name().expect("a file name");
+            std::fs::rename(&path, aside.join(name)).map_err(|source| CacheError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        self.tidy_up().await?;
         Ok(Some(aside))
-    }
-
-    async fn acquire(&self, mode: LockMode) -> Result<File, CacheError> {
-        lock_file(
-            &self.dir,
-            &self.dir.join(LOCK_FILE),
-            mode,
-            self.lock_timeout,
-        )
-        .await
     }
 
     /// Takes the renewal lock of connection `id`: one renewal of a connection at a time across
@@ -327,15 +495,10 @@ impl Store {
     pub async fn lock_renewal(&self, id: Uuid) -> Result<File, CacheError> {
         lock_file(
             &self.dir,
-            &self.renewal_lock(id),
-            LockMode::Exclusive,
+            &self.dir.join(format!("renew-{id}.lock")),
             RENEWAL_LOCK_TIMEOUT,
         )
         .await
-    }
-
-    fn renewal_lock(&self, id: Uuid) -> PathBuf {
-        self.dir.join(format!("renew-{id}.lock"))
     }
 
     /// Takes the shell lock of legacy connection `id`, waiting at most `timeout`: one process at
@@ -345,114 +508,266 @@ impl Store {
         lock_file(
             &self.dir,
             &self.dir.join(format!("shell-{id}.lock")),
-            LockMode::Exclusive,
             timeout,
         )
         .await
     }
 
-    fn load(&self) -> Result<Contents, CacheError> {
-        let path = self.path();
-        let mut file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
-            Err(source) => return Err(CacheError::Io { path, source }),
-        };
-        trusted(&path, file.metadata())?;
-        let mut bytes = Zeroizing::new(Vec::new());
-        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| CacheError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let damaged = |reason: &str| CacheError::Damaged {
-            path: path.clone(),
-            reason: reason.to_owned(),
-        };
-        if bytes.len() < HEADER_LEN + NONCE_LEN || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(damaged("it is not an exo token cache"));
+    /// Checks the state directory, and moves the single file of an older exo into the
+    /// per-connection layout. False when there is no state directory (nothing to read).
+    async fn prepare(&self) -> Result<bool, CacheError> {
+        match std::fs::metadata(&self.dir) {
+            Ok(metadata) => trusted(&self.dir, Ok(metadata))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(CacheError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
         }
-        if !READABLE_FORMATS.contains(&bytes[MAGIC.len()]) {
-            return Err(damaged(&format!(
+        if self.dir.join(SINGLE_FILE).exists() {
+            self.migrate().await?;
+        }
+        Ok(true)
+    }
+
+    /// Moves the connections of the single file of formats 1 and 2 into their own files. A
+    /// single file that cannot be read stays where it is, and every operation says so, until
+    /// `disconnect --all` moves it aside.
+    async fn migrate(&self) -> Result<(), CacheError> {
+        let _lock = self.global_lock().await?;
+        let path = self.dir.join(SINGLE_FILE);
+        let Some(bytes) = read_trusted(&path)? else {
+            return Ok(());
+        };
+        let damaged = |reason: String| CacheError::Damaged {
+            path: path.clone(),
+            reason,
+        };
+        let header = sealed::header(&bytes).map_err(damaged)?;
+        if !SINGLE_FILE_FORMATS.contains(&header.format) {
+            return Err(damaged(format!(
                 "it has format {}, this exo reads formats up to {FORMAT_VERSION} (a newer exo \
                  wrote it)",
-                bytes[MAGIC.len()]
+                header.format
             )));
         }
-        let location = KeyLocation::from_byte(bytes[MAGIC.len() + 1])
-            .ok_or_else(|| damaged("it names an unknown key location"))?;
-        let (header, rest) = bytes.split_at(HEADER_LEN);
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce
-            .try_into()
-            .map_err(|_| damaged("its nonce is malformed"))?;
-        // The key this process remembers may be one that another process has since replaced
-        // (the last connection went, a new one came): on failure it is read again, once.
+        let (key, plaintext) = self.open_with_key(&path, &bytes, header.location, b"")?;
+        #[derive(Deserialize)]
+        struct SingleFile {
+            next_number: u32,
+            entries: Vec<Entry>,
+        }
+        let single: SingleFile = serde_json::from_slice(&plaintext)
+            .map_err(|e| damaged(format!("its content is not valid ({e})")))?;
+        let mut latest = None;
+        for entry in &single.entries {
+            self.write_entry(entry, header.location, &key)?;
+            let id = entry.connection.id.to_string();
+            if let Some(prefix) = entry
+                .connection
+                .prefix
+                .as_deref()
+                .and_then(|p| self.prefix_path(p))
+            {
+                self.write_pointer(&prefix, &id)?;
+            }
+            if latest
+                .as_ref()
+                .is_none_or(|(number, _)| entry.connection.number > *number)
+            {
+                latest = Some((entry.connection.number, id));
+            }
+        }
+        if let Some((_, id)) = latest {
+            self.write_pointer(&self.dir.join(LATEST_FILE), &id)?;
+        }
+        self.write_pointer(
+            &self.dir.join(NEXT_NUMBER_FILE),
+            &single.next_number.to_string(),
+        )?;
+        remove_if_present(&path)
+    }
+
+    /// The ids of the connection files.
+    fn entry_ids(&self) -> Result<Vec<Uuid>, CacheError> {
+        let dir = self.dir.join(ENTRIES_DIR);
+        let files = match std::fs::read_dir(&dir) {
+            Ok(files) => files,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(CacheError::Io { path: dir, source }),
+        };
+        Ok(files
+            .flatten()
+            .filter_map(|file| file.file_name().to_str()?.parse().ok())
+            .collect())
+    }
+
+    /// Opens connection `id`'s file.
+    fn open_entry(&self, id: Uuid) -> Result<Opened, CacheError> {
+        let path = self.entry_path(id);
+        let Some(bytes) = read_trusted(&path)? else {
+            return Ok(Opened::Missing);
+        };
+        let damaged = |reason: String| CacheError::Damaged {
+            path: path.clone(),
+            reason,
+        };
+        let header = sealed::header(&bytes).map_err(damaged)?;
+        if header.format != FORMAT_VERSION {
+            return Err(damaged(format!(
+                "it has format {}, this exo reads format {FORMAT_VERSION}",
+                header.format
+            )));
+        }
+        let (key, plaintext) =
+            self.open_with_key(&path, &bytes, header.location, id.to_string().as_bytes())?;
+        let entry: Entry = serde_json::from_slice(&plaintext)
+            .map_err(|e| damaged(format!("its content is not valid ({e})")))?;
+        if entry.connection.id != id {
+            return Err(damaged("it holds another connection".to_owned()));
+        }
+        Ok(Opened::Entry(Box::new(entry), header.location, key))
+    }
+
+    /// Decrypts `bytes` (the file `path`) with the key at `location`. The key this process
+    /// remembers may be one another process has since replaced (the last connection went, a
+    /// new one came): on failure it is read again, once.
+    fn open_with_key(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        location: KeyLocation,
+        context: &[u8],
+    ) -> Result<(Key, Zeroizing<Vec<u8>>), CacheError> {
+        let damaged = |reason: String| CacheError::Damaged {
+            path: path.to_owned(),
+            reason,
+        };
         for fresh in [false, true] {
             if fresh {
                 self.keys.forget();
             }
             let key = self.keys.load(location)?.ok_or_else(|| {
-                damaged(&format!(
+                damaged(format!(
                     "its key ({}) is missing",
                     self.keys.describe_location(location)
                 ))
             })?;
-            let mut plaintext = Zeroizing::new(ciphertext.to_vec());
-            if let Ok(opened) = cipher(&key).open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(header),
-                &mut plaintext,
-            ) {
-                return serde_json::from_slice(opened)
-                    .map_err(|e| damaged(&format!("its content is not valid ({e})")));
+            if let Some(plaintext) = sealed::open(bytes, &key, context) {
+                return Ok((key, plaintext));
             }
         }
         Err(damaged(
-            "it does not decrypt with its key (damaged, or the key was replaced)",
+            "it does not decrypt with its key (damaged, or the key was replaced)".to_owned(),
         ))
     }
 
-    fn save(&self, contents: &Contents) -> Result<(), CacheError> {
-        let path = self.path();
-        if contents.entries.is_empty() {
-            // Nothing left to protect: remove every trace, the key included.
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(CacheError::Io { path, source }),
-            }
-            self.prune_renewal_locks(contents);
-            return self.keys.delete_all();
-        }
-        let (location, key) = self.keys.load_or_create()?;
-        let mut header = Vec::with_capacity(HEADER_LEN + NONCE_LEN);
-        header.extend_from_slice(MAGIC);
-        header.push(FORMAT_VERSION);
-        header.push(location.to_byte());
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce)
-            .map_err(|_| CacheError::Crypto("no randomness available"))?;
+    /// Seals `entry` with `key` into its file.
+    fn write_entry(
+        &self,
+        entry: &Entry,
+        location: KeyLocation,
+        key: &Key,
+    ) -> Result<(), CacheError> {
+        let dir = self.dir.join(ENTRIES_DIR);
+        crate::private::create_dir(&dir).map_err(|source| CacheError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let id = entry.connection.id;
         // Serializing plain data structs with string keys cannot fail.
-        let mut sealed =
-            Zeroizing::new(serde_json::to_vec(contents).expect("the cache serializes"));
-        cipher(&key)
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&header[..]),
-                &mut *sealed,
-            )
-            .map_err(|_| CacheError::Crypto("encryption failed"))?;
-        let mut bytes = header;
-        bytes.extend_from_slice(&nonce);
-        bytes.extend_from_slice(&sealed);
-        atomic_write(&self.dir, &path, &bytes).map_err(|source| CacheError::Io { path, source })?;
-        self.prune_renewal_locks(contents);
+        let plaintext = Zeroizing::new(serde_json::to_vec(entry).expect("an entry serializes"));
+        let bytes = sealed::seal(
+            &plaintext,
+            FORMAT_VERSION,
+            location,
+            key,
+            id.to_string().as_bytes(),
+        )?;
+        let path = self.entry_path(id);
+        atomic_write(&dir, &path, &bytes, true).map_err(|source| CacheError::Io { path, source })
+    }
+
+    /// The pointer file of `prefix`; `None` for a prefix that cannot name a file (exo's
+    /// prefixes are letters and digits).
+    fn prefix_path(&self, prefix: &str) -> Option<PathBuf> {
+        prefix.bytes().all(|b| b.is_ascii_alphanumeric()).then(|| {
+            self.dir
+                .join(PREFIXES_DIR)
+                .join(prefix.to_ascii_lowercase())
+        })
+    }
+
+    /// The id a pointer file names, if it exists and names one.
+    fn pointer(&self, path: &Path) -> Result<Option<Uuid>, CacheError> {
+        Ok(read_trusted(path)?
+            .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.trim().parse().ok()))
+    }
+
+    fn write_pointer(&self, path: &Path, text: &str) -> Result<(), CacheError> {
+        let dir = path.parent().expect("pointers are in the state directory");
+        crate::private::create_dir(dir).map_err(|source| CacheError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        atomic_write(dir, path, text.as_bytes(), false).map_err(|source| CacheError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// After removals (under the cache lock): pointers to removed connections go, `latest`
+    /// names the most recent one left, and when none is left, the key and every trace go too.
+    async fn tidy_up(&self) -> Result<(), CacheError> {
+        let ids = self.entry_ids()?;
+        let gone = |path: &Path| {
+            self.pointer(path)
+                .unwrap_or_default()
+                .is_none_or(|id| !ids.contains(&id))
+        };
+        if let Ok(files) = std::fs::read_dir(self.dir.join(PREFIXES_DIR)) {
+            for file in files.flatten() {
+                if gone(&file.path()) {
+                    remove_if_present(&file.path())?;
+                }
+            }
+        }
+        if ids.is_empty() {
+            for name in [LATEST_FILE, NEXT_NUMBER_FILE] {
+                remove_if_present(&self.dir.join(name))?;
+            }
+            for folder in [ENTRIES_DIR, PREFIXES_DIR] {
+                // Only when empty: a file someone put there is not exo's to delete.
+                let _ = std::fs::remove_dir(self.dir.join(folder));
+            }
+            self.keys.delete_all()?;
+        } else if gone(&self.dir.join(LATEST_FILE)) {
+            let mut newest: Option<Entry> = None;
+            for id in &ids {
+                if let Ok(Opened::Entry(entry, ..)) = self.open_entry(*id)
+                    && newest
+                        .as_ref()
+                        .is_none_or(|n| entry.connection.number > n.connection.number)
+                {
+                    newest = Some(*entry);
+                }
+            }
+            match newest {
+                Some(entry) => self.write_pointer(
+                    &self.dir.join(LATEST_FILE),
+                    &entry.connection.id.to_string(),
+                )?,
+                None => remove_if_present(&self.dir.join(LATEST_FILE))?,
+            }
+        }
+        self.prune_locks(&ids);
         Ok(())
     }
 
-    /// Removes the renewal and shell locks of connections that are gone (best effort: they are
-    /// empty).
-    fn prune_renewal_locks(&self, contents: &Contents) {
+    /// Removes the lock files of connections that are gone (best effort: they are empty).
+    fn prune_locks(&self, ids: &[Uuid]) {
         let Ok(files) = std::fs::read_dir(&self.dir) else {
             return;
         };
@@ -460,47 +775,67 @@ impl Store {
             let name = file.file_name();
             let Some(id) = name.to_str().and_then(|n| {
                 n.strip_prefix("renew-")
-                    .or_else(|| n.strip_prefix("shell-"))?
+                    .or_else(|| n.strip_prefix("shell-"))
+                    .or_else(|| n.strip_prefix("entry-"))?
                     .strip_suffix(".lock")
             }) else {
                 continue;
             };
-            if id
-                .parse::<Uuid>()
-                .is_ok_and(|id| contents.get(id).is_none())
-            {
+            if id.parse::<Uuid>().is_ok_and(|id| !ids.contains(&id)) {
                 let _ = std::fs::remove_file(file.path());
             }
         }
     }
-}
 
-/// The cache, locked for a read-modify-write.
-pub struct Locked<'a> {
-    store: &'a Store,
-    contents: Contents,
-    _lock: File,
-}
-
-impl Locked<'_> {
-    /// What the cache holds.
-    pub fn contents(&mut self) -> &mut Contents {
-        &mut self.contents
+    async fn global_lock(&self) -> Result<File, CacheError> {
+        lock_file(&self.dir, &self.dir.join(LOCK_FILE), self.lock_timeout).await
     }
 
-    /// Writes the cache and releases the lock. Dropping without saving changes nothing.
-    pub fn save(self) -> Result<(), CacheError> {
-        self.store.save(&self.contents)
+    async fn entry_lock(&self, id: Uuid) -> Result<File, CacheError> {
+        lock_file(
+            &self.dir,
+            &self.dir.join(format!("entry-{id}.lock")),
+            self.lock_timeout,
+        )
+        .await
     }
 }
 
-/// Locks `path` (created in `dir` if needed) in `mode`, waiting up to `timeout` for others.
-async fn lock_file(
-    dir: &Path,
-    path: &Path,
-    mode: LockMode,
-    timeout: Duration,
-) -> Result<File, CacheError> {
+/// The bytes of the state file `path`, refused when another user owns it or could write it;
+/// `None` when it does not exist.
+fn read_trusted(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CacheError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    trusted(path, file.metadata())?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| CacheError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Some(bytes))
+}
+
+fn remove_if_present(path: &Path) -> Result<(), CacheError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(CacheError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Locks `path` (created in `dir` if needed), waiting up to `timeout` for others.
+async fn lock_file(dir: &Path, path: &Path, timeout: Duration) -> Result<File, CacheError> {
     crate::private::create_dir(dir).map_err(|source| CacheError::Io {
         path: dir.to_owned(),
         source,
@@ -514,11 +849,7 @@ async fn lock_file(
     trusted(path, file.metadata())?;
     let started = Instant::now();
     loop {
-        let attempt = match mode {
-            LockMode::Shared => file.try_lock_shared(),
-            LockMode::Exclusive => file.try_lock(),
-        };
-        match attempt {
+        match file.try_lock() {
             Ok(()) => return Ok(file),
             Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -550,28 +881,27 @@ pub(crate) fn trusted(
     })
 }
 
-enum LockMode {
-    Shared,
-    Exclusive,
-}
-
-fn cipher(key: &[u8; 32]) -> LessSafeKey {
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key fits AES-256-GCM"))
-}
-
-/// Writes `bytes` to a temporary file in `dir`, syncs it, and renames it over `path`.
-fn atomic_write(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a temporary file in `dir` and renames it over `path`, so that readers see
+/// the old or the new file, never half of one. With `durable`, the file and the folder are
+/// synced too, so that a crash cannot lose it (the pointer files, which are rebuilt when
+/// stale, are not worth the wait).
+fn atomic_write(dir: &Path, path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let temporary = dir.join(format!(
-        ".{CACHE_FILE}.{}.{}",
+        ".tmp.{}.{}",
         std::process::id(),
         Uuid::new_v4().simple()
     ));
     let result = (|| {
         let mut file = crate::private::open_file(&temporary, true)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         std::fs::rename(&temporary, path)?;
-        sync_dir(dir)
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temporary);

@@ -5,7 +5,8 @@
 //! flows, a silent re-run for app-only ones). Renewal runs under the connection's own renewal
 //! lock (`renew-<id>.lock`), never the cache lock, after reading the cache again: when many
 //! `exo` processes need a new token at once, one renews and the others find its token, while
-//! other connections and readers go on. Only the final write takes the cache lock, briefly.
+//! other connections and readers go on. Only the final write takes the connection's own lock,
+//! briefly.
 //!
 //! Within one process, [`TokenMemo`] keeps the token in memory while it is fresh, so a listing
 //! of many pages reads the cache once, and backs off after an early renewal failed.
@@ -101,14 +102,10 @@ pub async fn valid_tokens(
     }
     match renewer.renew(&entry.connection, &entry.tokens).await {
         Ok(tokens) => {
-            let mut locked = store.lock().await?;
-            let saved = locked
-                .contents()
-                .get_mut(id)
+            let renewed = store
+                .update(id, |saved| saved.tokens = tokens)
+                .await?
                 .ok_or(SessionError::NotFound(id))?;
-            saved.tokens = tokens;
-            let renewed = saved.clone();
-            locked.save()?;
             tracing::info!(target: "session", "renewed the token of {}", renewed.connection.name());
             Ok(renewed)
         }
@@ -204,12 +201,7 @@ impl TokenMemo {
 }
 
 async fn current(store: &Store, id: Uuid) -> Result<Entry, SessionError> {
-    store
-        .read()
-        .await?
-        .get(id)
-        .cloned()
-        .ok_or(SessionError::NotFound(id))
+    store.get(id).await?.ok_or(SessionError::NotFound(id))
 }
 
 fn usable(tokens: &Tokens, need: Need<'_>) -> bool {

@@ -38,8 +38,11 @@ pub async fn run(
         legacy.delegated_organization = delegated_organization.clone();
     }
     // Refuse a clash before anyone signs in (the cache refuses it again when adding).
-    let existing = context.store.read().await?;
-    if let Some(other) = existing.prefix_owner(args.prefix.as_deref()) {
+    let existing = match args.prefix.as_deref() {
+        Some(prefix) => context.store.with_prefix(prefix).await?,
+        None => None,
+    };
+    if let Some(other) = existing {
         return Err(session::cache::PrefixTaken {
             name: other.connection.name(),
             who: other.connection.who().to_owned(),
@@ -114,23 +117,21 @@ pub async fn run(
     if remember {
         remember_typed_secrets(&mut connection, &parameters)?;
     }
-    let saved = async {
-        let mut locked = context.store.lock().await?;
-        let number = locked.contents().add(Entry {
+    let saved = context
+        .store
+        .add(Entry {
             connection: connection.clone(),
             tokens,
             legacy_shell: None,
             refused_password: None,
-        })?;
-        locked.save()?;
-        Ok::<_, anyhow::Error>(number)
-    };
-    let number = match saved.await {
+        })
+        .await;
+    let number = match saved {
         Ok(number) => number,
         Err(error) => {
             // Nothing may stay in the keyring for a connection that does not exist.
             crate::commands::disconnect::forget_kept_secrets(&connection);
-            return Err(error);
+            return Err(error.into());
         }
     };
     crate::output::say(format_args!("{}", summary(&connection, number, expires_on)))?;

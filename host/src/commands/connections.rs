@@ -15,6 +15,12 @@ use crate::select;
 /// Runs `exo connections`.
 pub async fn run(context: &Context, args: &ConnectionsArgs) -> anyhow::Result<ExitCode> {
     let contents = context.store.read().await?;
+    for damaged in &contents.damaged {
+        crate::output::tell(format_args!(
+            "exo: {}; the other connections work, and `exo disconnect --all` moves it aside",
+            damaged.reason
+        ));
+    }
     let entries = select::matching(&contents.entries, &args.selection)?;
     let infos: Vec<ConnectionInformation> = entries
         .into_iter()

@@ -25,6 +25,12 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
         }
         Err(error) => return Err(error.into()),
     };
+    if everything && !contents.damaged.is_empty() {
+        for damaged in &contents.damaged {
+            crate::output::tell(format_args!("exo: {}", damaged.reason));
+        }
+        return reset_damaged(context, args, &contents).await;
+    }
     let chosen = select::matching(&contents.entries, &args.selection)?;
     if chosen.is_empty() {
         crate::output::say(format_args!("No connections to disconnect."))?;
@@ -43,22 +49,47 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
         bail!("nothing was disconnected");
     }
     let ids: Vec<_> = chosen.iter().map(|e| e.connection.id).collect();
-    let mut locked = context.store.lock().await?;
-    let mut removed = Vec::new();
-    locked.contents().entries.retain(|e| {
-        let chosen = ids.contains(&e.connection.id);
-        if chosen {
-            removed.push(e.clone());
-        }
-        !chosen
-    });
-    locked.save()?;
+    let removed = context.store.remove(&ids).await?;
     for entry in &removed {
         close_shell(context, entry).await;
         forget_kept_secrets(&entry.connection);
     }
     for name in names {
         crate::output::say(format_args!("Disconnected {name}."))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `disconnect --all` when some connection files cannot be read: the readable connections are
+/// disconnected, and the unreadable files moved aside, after asking.
+async fn reset_damaged(
+    context: &Context,
+    args: &DisconnectArgs,
+    contents: &session::cache::Contents,
+) -> anyhow::Result<ExitCode> {
+    if !args.yes
+        && !confirm(&format!(
+            "Disconnect every connection and move {} unreadable connection file(s) aside?",
+            contents.damaged.len()
+        ))?
+    {
+        bail!("nothing was disconnected");
+    }
+    let ids: Vec<_> = contents.entries.iter().map(|e| e.connection.id).collect();
+    for entry in &context.store.remove(&ids).await? {
+        close_shell(context, entry).await;
+        forget_kept_secrets(&entry.connection);
+        crate::output::say(format_args!(
+            "Disconnected {} ({}).",
+            entry.connection.name(),
+            entry.connection.who()
+        ))?;
+    }
+    if let Some(aside) = context.store.move_damaged_aside().await? {
+        crate::output::say(format_args!(
+            "Moved the unreadable connection files to {}.",
+            aside.display()
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -130,7 +161,7 @@ async fn reset(
     }
     match context.store.move_damaged_aside().await? {
         Some(aside) => crate::output::say(format_args!(
-            "Moved the unreadable token cache to {}; every connection is gone.",
+            "Moved the unreadable token cache to {}; the connections in it are gone.",
             aside.display()
         ))?,
         None => crate::output::say(format_args!("No connections to disconnect."))?,

@@ -121,9 +121,16 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
             "'{name}' is neither an exo command nor a cmdlet (Verb-Noun, e.g. Get-Mailbox); see `exo --help`"
         );
     }
-    let contents = context.store.read().await?;
+    let candidates = select::cmdlet_candidates(
+        &context.store,
+        name,
+        options.connection_id,
+        options.prefix.as_deref(),
+        options.all_connections,
+    )
+    .await?;
     let targets = select::for_cmdlet(
-        &contents.entries,
+        &candidates,
         name,
         options.connection_id,
         options.prefix.as_deref(),

@@ -11,8 +11,8 @@ use crate::select;
 
 /// Runs `exo token`.
 pub async fn run(context: &Context, args: &TokenArgs) -> anyhow::Result<ExitCode> {
-    let contents = context.store.read().await?;
-    let connection = &select::one(&contents.entries, args.connection_id)?.connection;
+    let entry = select::one_from(&context.store, args.connection_id).await?;
+    let connection = &entry.connection;
     if connection.transport.sends_password() {
         anyhow::bail!(
             "{} signs in with Basic authentication (a password, for each command): it has no \

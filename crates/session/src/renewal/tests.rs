@@ -50,11 +50,9 @@ impl Renewer for CountingRenewer {
 async fn store_with(token: &str, expires_on: i64) -> (tempfile::TempDir, Store, Uuid) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path().to_owned());
-    let mut locked = store.lock().await.unwrap();
     let entry = entry(token, expires_on);
     let id = entry.connection.id;
-    locked.contents().add(entry).unwrap();
-    locked.save().unwrap();
+    store.add(entry).await.unwrap();
     (dir, store, id)
 }
 
@@ -199,12 +197,10 @@ async fn a_slow_renewal_does_not_block_the_cache_for_others() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
-    let mut locked = store.lock().await.unwrap();
-    locked
-        .contents()
+    store
         .add(crate::cache::tests::entry("other", now() + 3600))
+        .await
         .unwrap();
-    locked.save().unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(300),
         "the cache was free during the renewal"
