@@ -651,11 +651,11 @@ impl<T: TokenSource> Request<'_, T> {
                 next_link: None,
             });
         }
-        let envelope: Envelope<'_> =
+        // One pass over the page: each row is kept as Exchange wrote it.
+        let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
         let rows = match envelope.value {
-            Some(value) => serde_json::from_str::<Vec<Box<RawValue>>>(value.get())
-                .map_err(|e| malformed(format!("\"value\" is not a list ({e})")))?,
+            Some(rows) => rows,
             // A single object (e.g. what New-Mailbox returns): the body minus its annotations.
             None => {
                 let mut object: serde_json::Map<String, serde_json::Value> =
@@ -769,9 +769,9 @@ struct Failure {
 }
 
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    value: Option<&'a RawValue>,
+struct Envelope {
+    #[serde(default)]
+    value: Option<Vec<Box<RawValue>>>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
     #[serde(rename = "@adminapi.warnings", default)]
