@@ -7,6 +7,8 @@
 
 use std::io::{self, Write};
 
+pub mod background;
+
 /// Writes one line to stdout; its failure is the command's (`cannot write the output: …`).
 pub fn say(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
     use anyhow::Context as _;

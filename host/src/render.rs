@@ -141,6 +141,11 @@ impl<W: Write> Renderer<W> {
         self.out.flush()
     }
 
+    /// The writer, once the rows are written.
+    pub fn into_writer(self) -> W {
+        self.out
+    }
+
     fn write_raw_json(&mut self, row: &str, connection: &str) -> io::Result<()> {
         // Exchange's JSON is compact; anything with a line break is written again compactly.
         let compact;

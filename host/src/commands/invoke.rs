@@ -5,7 +5,6 @@
 //! exo's own options (`--output json`). Only exo's known long options are taken out (and `-o`,
 //! `-v` before the cmdlet name); everything after `--` belongs to the cmdlet.
 
-use std::io::BufWriter;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -18,6 +17,7 @@ use session::cache::Entry;
 
 use crate::context::Context;
 use crate::credentials::{self, Credentials};
+use crate::output::background::BackgroundWriter;
 use crate::plugin_runtime::PluginRenewer;
 use crate::render::{Format, Progress, Renderer};
 use crate::select;
@@ -147,7 +147,8 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
     }
     let renderer = Mutex::new(
         Renderer::new(
-            BufWriter::with_capacity(1 << 16, std::io::stdout()),
+            // Rows are formatted while the previous ones are being written.
+            BackgroundWriter::spawn(|| std::io::stdout().lock()),
             options.output.unwrap_or_else(Format::default_for_stdout),
             &cmdlet.name,
             options.property.clone(),
@@ -185,15 +186,24 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
             // A renewal may be running in a plugin: tell it to stop, and let it return.
             context.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
             crate::plugin_runtime::let_plugin_calls_stop(std::time::Duration::from_secs(1)).await;
-            let _ = lock(&renderer).finish();
+            let _ = finish(renderer);
             lock(&progress).finish();
             crate::output::tell(format_args!("exo: interrupted"));
             return Ok(ExitCode::from(130));
         }
     };
     lock(&progress).finish();
-    let flushed = lock(&renderer).finish();
+    let flushed = finish(renderer);
     Ok(report(&results, flushed, options.all_connections))
+}
+
+/// Writes the last rows and waits until everything is written.
+fn finish(renderer: Mutex<Renderer<BackgroundWriter>>) -> std::io::Result<()> {
+    let mut renderer = renderer
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let flushed = renderer.finish();
+    flushed.and(renderer.into_writer().finish())
 }
 
 /// Prints each connection's failure and says how the command ends: any failure fails it; a

@@ -1,0 +1,179 @@
+//! A writer that hands its full buffers to a thread of its own, which writes them out: while
+//! that thread is in the system calls (and the reader wakes up), exo formats the next rows. At
+//! most [`DEPTH`] buffers wait, so memory stays bounded. An error the thread meets (a full
+//! disk, a reader that went away) comes back, with its kind, at the next write or flush, and
+//! from [`BackgroundWriter::finish`].
+
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// The size of a buffer handed over.
+const CHUNK: usize = 64 * 1024;
+/// How many buffers may wait for the thread.
+const DEPTH: usize = 4;
+
+/// The first error the writing thread met.
+type Failure = Arc<Mutex<Option<(io::ErrorKind, String)>>>;
+
+/// Buffers what is written and hands it to a writing thread. `flush` hands over what is
+/// buffered without waiting for it to be written; [`Self::finish`] waits.
+pub struct BackgroundWriter {
+    buffer: Vec<u8>,
+    sender: Option<SyncSender<Vec<u8>>>,
+    thread: Option<JoinHandle<()>>,
+    failure: Failure,
+}
+
+impl BackgroundWriter {
+    /// A writer whose thread writes to the sink `open` makes there (for stdout, its lock).
+    pub fn spawn<W: Write>(open: impl FnOnce() -> W + Send + 'static) -> Self {
+        let (sender, receiver) = sync_channel(DEPTH);
+        let failure = Failure::default();
+        let failed = failure.clone();
+        let thread = std::thread::spawn(move || write_all(open(), &receiver, &failed));
+        Self {
+            buffer: Vec::with_capacity(CHUNK),
+            sender: Some(sender),
+            thread: Some(thread),
+            failure,
+        }
+    }
+
+    /// Writes what is left, waits for the thread, and says whether everything was written.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.hand_over()?;
+        self.stop();
+        self.failed()
+    }
+
+    fn hand_over(&mut self) -> io::Result<()> {
+        self.failed()?;
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        let sent = self.sender.as_ref().map(|sender| sender.send(full));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The thread is gone: it says why, or it panicked.
+            _ => self
+                .failed()
+                .and(Err(io::Error::other("the output thread stopped"))),
+        }
+    }
+
+    fn failed(&self) -> io::Result<()> {
+        let failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        match failure.as_ref() {
+            Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self) {
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Write for BackgroundWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK {
+            self.hand_over()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.hand_over()
+    }
+}
+
+impl Drop for BackgroundWriter {
+    /// Waits for what was handed over; errors are [`Self::finish`]'s to report.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The thread: writes each buffer, and after a failure only drains the channel, so that the
+/// writer never waits on a thread that stopped reading.
+fn write_all(mut out: impl Write, buffers: &Receiver<Vec<u8>>, failure: &Failure) {
+    let mut failed = false;
+    for buffer in buffers {
+        if failed {
+            continue;
+        }
+        if let Err(error) = out.write_all(&buffer).and_then(|()| out.flush()) {
+            failed = true;
+            *failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((error.kind(), error.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that takes `room` bytes and then fails like a closed pipe.
+    struct Closing {
+        taken: Arc<Mutex<Vec<u8>>>,
+        room: usize,
+    }
+
+    impl Write for Closing {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let mut taken = self.taken.lock().unwrap();
+            if taken.len() + bytes.len() > self.room {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+            taken.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn writer(room: usize) -> (BackgroundWriter, Arc<Mutex<Vec<u8>>>) {
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let sink = Closing {
+            taken: taken.clone(),
+            room,
+        };
+        (BackgroundWriter::spawn(move || sink), taken)
+    }
+
+    #[test]
+    fn everything_written_arrives_in_order() {
+        let (mut out, taken) = writer(usize::MAX);
+        let mut expected = Vec::new();
+        for i in 0..50_000 {
+            let line = format!("{{\"row\":{i}}}\n");
+            out.write_all(line.as_bytes()).unwrap();
+            expected.extend_from_slice(line.as_bytes());
+            if i % 1000 == 0 {
+                out.flush().unwrap();
+            }
+        }
+        out.finish().unwrap();
+        assert_eq!(*taken.lock().unwrap(), expected);
+    }
+
+    #[test]
+    fn a_reader_that_goes_away_is_reported_with_its_kind_and_nothing_hangs() {
+        let (mut out, _) = writer(100_000);
+        let error = (0..1_000_000)
+            .find_map(|_| out.write_all(&[b'x'; 1000]).err())
+            .expect("the closed pipe is reported");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(out.finish().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+}
