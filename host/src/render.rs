@@ -111,10 +111,10 @@ impl<W: Write> Renderer<W> {
     }
 
     /// Writes one page of rows, from the connection labelled `connection`.
-    pub fn write_page(&mut self, rows: &[Box<RawValue>], connection: &str) -> io::Result<()> {
+    pub fn write_page(&mut self, rows: &[&str], connection: &str) -> io::Result<()> {
         if self.format == Format::Json && self.properties.is_none() {
             for row in rows {
-                self.write_raw_json(row.get(), connection)?;
+                self.write_raw_json(row, connection)?;
             }
         } else {
             let mut parsed = Vec::with_capacity(rows.len());
@@ -447,10 +447,14 @@ fn csv_field(text: &str) -> String {
 pub struct Row(Vec<(String, Box<RawValue>)>);
 
 impl Row {
-    /// The properties of `raw`; a value that is not an object is one property, `Value`.
-    fn parse(raw: &RawValue) -> Self {
-        serde_json::from_str(raw.get())
-            .unwrap_or_else(|_| Self(vec![("Value".to_owned(), raw.to_owned())]))
+    /// The properties of `raw` (JSON text); a value that is not an object is one property,
+    /// `Value`.
+    fn parse(raw: &str) -> Self {
+        serde_json::from_str(raw).unwrap_or_else(|_| {
+            let value = RawValue::from_string(raw.to_owned())
+                .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("valid JSON"));
+            Self(vec![("Value".to_owned(), value)])
+        })
     }
 
     fn get(&self, name: &str) -> Option<&RawValue> {

@@ -166,16 +166,40 @@ impl Default for RetryPolicy {
     }
 }
 
-/// One page of results.
+/// One page of results: the rows are kept in the answer's own text, not copied one by one.
 #[derive(Debug, Default)]
 pub struct Page {
-    /// The rows, as JSON objects in Exchange's own text.
-    pub rows: Vec<Box<RawValue>>,
+    /// The text the rows are in.
+    text: String,
+    /// Where each row is in it.
+    rows: Vec<std::ops::Range<usize>>,
     /// Warnings Exchange attached (`@adminapi.warnings`).
     pub warnings: Vec<String>,
     /// Errors Exchange reported along with a successful answer (`@adminapi.errors`), e.g. for
     /// some of the objects of a pipeline; they make the command fail.
     pub errors: Vec<String>,
+}
+
+impl Page {
+    /// The rows, as JSON in Exchange's own text.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.rows.iter().map(|range| &self.text[range.clone()])
+    }
+
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Keeps the first `count` rows.
+    fn truncate(&mut self, count: usize) {
+        self.rows.truncate(count);
+    }
 }
 
 /// What a finished invocation did.
@@ -276,17 +300,16 @@ pub async fn invoke(
         summary.pages += 1;
         let mut page = fetched.page;
         if let Some(limit) = request.limit {
-            page.rows
-                .truncate(limit.saturating_sub(summary.rows) as usize);
+            page.truncate(limit.saturating_sub(summary.rows) as usize);
         }
-        summary.rows += page.rows.len() as u64;
+        summary.rows += page.len() as u64;
         let more = request.limit.is_none_or(|limit| summary.rows < limit);
         match fetched.next_link.filter(|_| more) {
             Some(next) => {
                 // What is sent: reqwest drops a fragment, so `#1`, `#2`… name one page.
                 let mut sent = next.clone();
                 sent.set_fragment(None);
-                empty_in_a_row = if page.rows.is_empty() {
+                empty_in_a_row = if page.is_empty() {
                     empty_in_a_row + 1
                 } else {
                     0
@@ -390,7 +413,7 @@ impl<T: TokenSource> Request<'_, T> {
             let shell = self.shell().and_then(Shell::id);
             let failure = match self.send(&url, &token, page_size).await {
                 Ok((status, _, body)) if status.is_success() => {
-                    return self.parse(page, status, &body);
+                    return self.parse(page, status, body);
                 }
                 Ok((StatusCode::BAD_REQUEST, _, body))
                     if shell.is_some() && !reopened && names_a_lost_shell(&body) =>
@@ -632,7 +655,7 @@ impl<T: TokenSource> Request<'_, T> {
         }
     }
 
-    fn parse(&self, page: u64, status: StatusCode, body: &[u8]) -> Result<Fetched, InvokeError> {
+    fn parse(&self, page: u64, status: StatusCode, body: Vec<u8>) -> Result<Fetched, InvokeError> {
         let malformed = |reason: String| InvokeError::Malformed {
             cmdlet: self.cmdlet.name.clone(),
             page,
@@ -651,42 +674,47 @@ impl<T: TokenSource> Request<'_, T> {
                 next_link: None,
             });
         }
-        // One pass over the page: each row is kept as Exchange wrote it.
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
-        let rows = match envelope.value {
-            Some(rows) => rows,
-            // A single object (e.g. what New-Mailbox returns): the body minus its annotations.
-            None => {
-                let mut object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(body).map_err(|e| malformed(e.to_string()))?;
-                object
-                    .retain(|key, _| !key.starts_with("@odata.") && !key.starts_with("@adminapi."));
-                if object.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![
-                        RawValue::from_string(serde_json::Value::Object(object).to_string())
-                            .map_err(|e| malformed(e.to_string()))?,
-                    ]
-                }
-            }
-        };
-        let Envelope {
-            next_link,
-            warnings,
-            errors,
-            ..
-        } = envelope;
-        let next_link = next_link
+        let text = String::from_utf8(body).map_err(|_| malformed("it is not UTF-8".to_owned()))?;
+        // One pass over the page: each row stays where it is in the answer's text.
+        let envelope: Envelope<'_> =
+            serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        let rows = envelope.value.as_ref().map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    let start = row.get().as_ptr() as usize - text.as_ptr() as usize;
+                    start..start + row.get().len()
+                })
+                .collect::<Vec<_>>()
+        });
+        let next_link = envelope
+            .next_link
             .as_deref()
             .map(|link| next_url(&self.target.exchange, link))
             .transpose()
             .map_err(malformed)?;
+        let (warnings, errors) = (texts(envelope.warnings), texts(envelope.errors));
+        let (text, rows) = match rows {
+            Some(rows) => (text, rows),
+            // A single object (e.g. what New-Mailbox returns): the body minus its annotations.
+            None => {
+                let mut object: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+                object
+                    .retain(|key, _| !key.starts_with("@odata.") && !key.starts_with("@adminapi."));
+                if object.is_empty() {
+                    (String::new(), Vec::new())
+                } else {
+                    let row = serde_json::Value::Object(object).to_string();
+                    let whole = 0..row.len();
+                    (row, vec![whole])
+                }
+            }
+        };
         let page = Page {
+            text,
             rows,
-            warnings: texts(warnings),
-            errors: texts(errors),
+            warnings,
+            errors,
         };
         Ok(Fetched { page, next_link })
     }
@@ -769,9 +797,9 @@ struct Failure {
 }
 
 #[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    value: Option<Vec<Box<RawValue>>>,
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    value: Option<Vec<&'a RawValue>>,
     #[serde(rename = "@odata.nextLink", default)]
     next_link: Option<String>,
     #[serde(rename = "@adminapi.warnings", default)]

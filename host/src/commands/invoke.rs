@@ -329,7 +329,8 @@ impl<W: std::io::Write> Runner<'_, W> {
                         .map(|e| format!("{}: {e}", self.cmdlet.name)),
                 );
                 let mut renderer = lock(self.renderer);
-                renderer.write_page(&page.rows, &label)?;
+                let rows: Vec<&str> = page.rows().collect();
+                renderer.write_page(&rows, &label)?;
                 lock(self.progress).page(renderer.rows());
                 Ok(())
             },

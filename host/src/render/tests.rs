@@ -4,10 +4,8 @@ use expect_test::{Expect, expect};
 
 use super::*;
 
-fn rows(json: &[&str]) -> Vec<Box<RawValue>> {
-    json.iter()
-        .map(|j| RawValue::from_string((*j).to_owned()).unwrap())
-        .collect()
+fn rows<'a>(json: &[&'a str]) -> Vec<&'a str> {
+    json.to_vec()
 }
 
 const MAILBOXES: &[&str] = &[

@@ -240,7 +240,7 @@ async fn run_target(target: Target) -> (Result<Summary, InvokeError>, u64) {
         &FixedToken,
         RetryPolicy::default(),
         |page| {
-            rows += page.rows.len() as u64;
+            rows += page.len() as u64;
             Ok(())
         },
     )
