@@ -33,7 +33,10 @@ pub fn main() -> ExitCode {
         Err(cli::ParseError::Clap(error)) => exit_with(&error),
         Err(cli::ParseError::Plugin(error)) => return report(&error),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread for all of exo's I/O: a command's pages, TLS and output are handled where they
+    // arrive, without waking another thread for each piece of an answer (a listing spends less
+    // CPU so). Plugins run on blocking threads of their own, and the output on its own thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
