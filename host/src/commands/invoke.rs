@@ -186,7 +186,13 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
             // A renewal may be running in a plugin: tell it to stop, and let it return.
             context.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
             crate::plugin_runtime::let_plugin_calls_stop(std::time::Duration::from_secs(1)).await;
-            let _ = finish(renderer);
+            // What was written so far is handed over, but exo does not wait for a reader that
+            // may not be reading.
+            let mut renderer = renderer
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = renderer.finish();
+            renderer.into_writer().abandon();
             lock(&progress).finish();
             crate::output::tell(format_args!("exo: interrupted"));
             return Ok(ExitCode::from(130));

@@ -48,6 +48,16 @@ impl BackgroundWriter {
         self.failed()
     }
 
+    /// Hands over what is buffered and leaves the thread to write it, without waiting (the
+    /// user interrupted, and the reader may not be reading): the process ends anyway.
+    pub fn abandon(mut self) {
+        if let Some(sender) = self.sender.take() {
+            // Never blocks: a full queue means the reader is not reading, and the rest is lost.
+            let _ = sender.try_send(std::mem::take(&mut self.buffer));
+        }
+        drop(self.thread.take());
+    }
+
     fn hand_over(&mut self) -> io::Result<()> {
         self.failed()?;
         if self.buffer.is_empty() {
@@ -165,6 +175,35 @@ mod tests {
         }
         out.finish().unwrap();
         assert_eq!(*taken.lock().unwrap(), expected);
+    }
+
+    #[test]
+    fn abandoning_never_waits_for_a_reader_that_does_not_read() {
+        /// A sink that never returns, like a pipe nobody reads.
+        struct Stuck;
+        impl Write for Stuck {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                std::thread::park();
+                Ok(0)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = BackgroundWriter::spawn(|| Stuck);
+        for _ in 0..DEPTH + 2 {
+            let _ = out.write_all(&[b'x'; CHUNK]);
+            if out
+                .sender
+                .as_ref()
+                .is_some_and(|s| s.try_send(Vec::new()).is_err())
+            {
+                break;
+            }
+        }
+        let started = std::time::Instant::now();
+        out.abandon();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
