@@ -154,10 +154,11 @@ pub async fn shell_turn(store: &Store, entry: &Entry) -> (Option<File>, Option<S
         }
     };
     let stored = store
-        .read()
+        .get(id)
         .await
         .ok()
-        .and_then(|contents| contents.get(id).and_then(|e| e.legacy_shell.clone()));
+        .flatten()
+        .and_then(|entry| entry.legacy_shell);
     match stored {
         Some(shell) => (None, Some(shell)),
         None => (lock, None),

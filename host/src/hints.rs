@@ -59,6 +59,16 @@ fn advice(error: &(dyn std::error::Error + 'static)) -> Option<String> {
 
 fn cache_advice(error: &CacheError) -> Option<String> {
     match error {
+        // One connection's file: that connection alone.
+        CacheError::Damaged { path, .. } | CacheError::Untrusted { path, .. }
+            if path.parent().and_then(|p| p.file_name()) == Some("connections".as_ref()) =>
+        {
+            let id = path.file_name().unwrap_or_default().to_string_lossy();
+            Some(format!(
+                "The other connections keep working; `exo disconnect --connection-id {id}` removes \
+                 this one"
+            ))
+        }
         CacheError::Damaged { .. } => Some(
             "`exo disconnect --all` moves it aside and starts a new one (its connections are lost)"
                 .to_owned(),

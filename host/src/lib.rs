@@ -28,6 +28,7 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     logging::init(cli::verbosity(&args));
+    output::watch_interrupts();
     let parsed = match cli::parse(args) {
         Ok(parsed) => parsed,
         Err(cli::ParseError::Clap(error)) => exit_with(&error),

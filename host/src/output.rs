@@ -9,6 +9,26 @@ use std::io::{self, Write};
 
 pub mod background;
 
+/// Set by the Ctrl-C handler [`watch_interrupts`] installs.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notes Ctrl-C (SIGINT) as it happens, next to the runtime's own handling of it, so that a
+/// thread blocked outside the runtime (a write to a reader that is not reading) can stop too.
+pub fn watch_interrupts() {
+    #[cfg(unix)]
+    // SAFETY: the action only stores to an atomic, which is async-signal-safe.
+    let _ = unsafe {
+        signal_hook_registry::register(libc::SIGINT, || {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+}
+
+/// Whether the user pressed Ctrl-C.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes one line to stdout; its failure is the command's (`cannot write the output: …`).
 pub fn say(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
     use anyhow::Context as _;

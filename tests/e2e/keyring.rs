@@ -100,7 +100,7 @@ fn the_cache_key_lives_in_the_os_keyring_when_there_is_one() {
         1
     );
     assert!(
-        !state.join("cache.key").exists(),
+        !state.join("connections.key").exists(),
         "the key is in the keyring, not in a file"
     );
     let token = on_desktop(sb.exo().args(["token"])).run().success().stdout;

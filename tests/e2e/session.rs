@@ -410,7 +410,7 @@ fn a_state_folder_or_file_another_user_could_have_planted_is_refused() {
     let files: [(String, &dyn Fn() -> support::Exo); 4] = [
         (format!("connections/{id}"), &token),
         ("latest".to_owned(), &token),
-        ("cache.key".to_owned(), &token),
+        ("connections.key".to_owned(), &token),
         ("cache.lock".to_owned(), &connect),
     ];
     for (name, command) in &files {
@@ -494,6 +494,7 @@ fn a_damaged_cache_of_an_older_exo_is_reported_never_overwritten_and_can_be_rese
 
 #[test]
 fn a_damaged_connection_is_reported_alone_and_the_others_keep_working() {
+    use std::os::unix::fs::PermissionsExt as _;
     let sb = SandboxEnv::start(|_| {});
     let (damaged, kept) = (sb.connect(), sb.connect());
     let file = sb.exo_state().join("connections").join(&damaged);
@@ -524,7 +525,32 @@ fn a_damaged_connection_is_reported_alone_and_the_others_keep_working() {
         .run()
         .fails_with(1);
     assert!(run.stderr.contains("cannot be read"), "{}", run.stderr);
-    sb.connect();
+    // The most recent connection's file, planted writable by others: refused, for that
+    // connection alone, and the message says how to remove it alone.
+    let newest = sb.connect();
+    let planted = sb.exo_state().join("connections").join(&newest);
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let run = sb.exo().args(["token"]).run().fails_with(1);
+    assert!(
+        run.stderr.contains("refusing")
+            && run.stderr.contains(&format!(
+                "`exo disconnect --connection-id {newest}` removes this one"
+            )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sb.connection_ids(), std::slice::from_ref(&kept));
+    let run = sb
+        .exo()
+        .args(["disconnect", "--connection-id", &newest, "--yes"])
+        .run()
+        .success();
+    assert!(
+        run.stdout.contains("Removed the unreadable connection"),
+        "{}",
+        run.stdout
+    );
+    assert!(!planted.exists());
 
     disconnect_all_says(&sb, "Moved the unreadable connection files to ");
     assert!(sb.connection_ids().is_empty());

@@ -9,7 +9,7 @@
 //! - `latest`: the id of the most recent connection, which commands use by default;
 //! - `prefixes/<prefix in lower case>`: the id of the connection with that prefix;
 //! - `next-number`: the number (`Id`) the next connection gets;
-//! - `cache.key`: the 256-bit key when it is kept in a file (see [`crate::keys`]);
+//! - `connections.key`: the 256-bit key when it is kept in a file (see [`crate::keys`]);
 //! - `cache.lock` (adding, removing), `entry-<id>.lock` (changing one connection),
 //!   `renew-<id>.lock` and `shell-<id>.lock` (see [`Store::lock_renewal`],
 //!   [`Store::lock_shell`]);
@@ -291,7 +291,12 @@ impl Store {
                 Ok(Opened::Entry(entry, ..)) => contents.entries.push(*entry),
                 // Removed since the folder was listed.
                 Ok(Opened::Missing) => {}
-                Err(error @ CacheError::Damaged { .. }) => contents.damaged.push(DamagedEntry {
+                // One file that cannot be read, whatever the reason, is that connection's problem.
+                Err(
+                    error @ (CacheError::Damaged { .. }
+                    | CacheError::Untrusted { .. }
+                    | CacheError::Io { .. }),
+                ) => contents.damaged.push(DamagedEntry {
                     id,
                     reason: error.to_string(),
                 }),
@@ -323,12 +328,38 @@ impl Store {
         {
             return Ok(Some(*entry));
         }
-        // No pointer, or a stale one: what the files say.
-        let contents = self.read().await?;
-        Ok(contents
-            .entries
-            .into_iter()
-            .max_by_key(|e| (e.connection.created_at, e.connection.number)))
+        // No pointer, or a stale one: what the files say, and the pointer is set right under
+        // the cache lock (so that it cannot overwrite a newer connection's), once.
+        let _lock = self.global_lock().await?;
+        if let Some(id) = self.pointer(&self.dir.join(LATEST_FILE))?
+            && let Opened::Entry(entry, ..) = self.open_entry(id)?
+        {
+            return Ok(Some(*entry));
+        }
+        let newest = self.newest()?;
+        match &newest {
+            Some(entry) => self.write_pointer(
+                &self.dir.join(LATEST_FILE),
+                &entry.connection.id.to_string(),
+            )?,
+            None => remove_if_present(&self.dir.join(LATEST_FILE))?,
+        }
+        Ok(newest)
+    }
+
+    /// The readable connection with the highest number.
+    fn newest(&self) -> Result<Option<Entry>, CacheError> {
+        let mut newest: Option<Entry> = None;
+        for id in self.entry_ids()? {
+            if let Ok(Opened::Entry(entry, ..)) = self.open_entry(id)
+                && newest
+                    .as_ref()
+                    .is_none_or(|n| entry.connection.number > n.connection.number)
+            {
+                newest = Some(*entry);
+            }
+        }
+        Ok(newest)
     }
 
     /// The connection with `prefix` (compared without case), if there is one.
@@ -375,26 +406,14 @@ impl Store {
             }
             .into());
         }
-        let number = match std::fs::read_to_string(self.dir.join(NEXT_NUMBER_FILE)) {
-            Ok(text) => text.trim().parse().unwrap_or(1),
-            Err(_) => {
-                self.read()
-                    .await?
-                    .entries
-                    .iter()
-                    .map(|e| e.connection.number)
-                    .max()
-                    .unwrap_or(0)
-                    + 1
-            }
-        };
-        entry.connection.number = number.max(1);
+        entry.connection.number = self.next_number().await?;
         // The key this process read earlier may have been deleted since (the last connection
         // went) or replaced: the new connection is sealed with the key as it is now.
         self.keys.forget();
         let (location, key) = self.keys.load_or_create()?;
-        // The pointers first: one that names a connection not written (a crash) is noticed as
-        // stale, while a connection without its pointer would not be found by its prefix.
+        // Everything else first, the connection file last: writing it is what adds the
+        // connection, so a failure before leaves none (the pointers it left are noticed as
+        // stale), and nothing can fail after.
         let id = entry.connection.id.to_string();
         if let Some(path) = entry
             .connection
@@ -405,12 +424,41 @@ impl Store {
             self.write_pointer(&path, &id)?;
         }
         self.write_pointer(&self.dir.join(LATEST_FILE), &id)?;
+        let next = entry.connection.number + 1;
+        self.write_pointer(&self.dir.join(NEXT_NUMBER_FILE), &next.to_string())?;
         self.write_entry(&entry, location, &key)?;
-        self.write_pointer(
-            &self.dir.join(NEXT_NUMBER_FILE),
-            &(entry.connection.number + 1).to_string(),
-        )?;
         Ok(entry.connection.number)
+    }
+
+    /// The number the next connection gets (under the cache lock): `next-number`, but never one
+    /// the most recent connection has or had; counted from the connection files when the file
+    /// is missing or unusable.
+    async fn next_number(&self) -> Result<u32, CacheError> {
+        let stored = read_trusted(&self.dir.join(NEXT_NUMBER_FILE))?
+            .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.trim().parse::<u32>().ok());
+        let after_latest = match self.pointer(&self.dir.join(LATEST_FILE))? {
+            Some(id) => match self.open_entry(id) {
+                Ok(Opened::Entry(entry, ..)) => entry.connection.number.saturating_add(1),
+                _ => 1,
+            },
+            None => 1,
+        };
+        let number = match stored {
+            Some(stored) if (1..u32::MAX).contains(&stored) => stored.max(after_latest),
+            _ => {
+                let highest = self
+                    .read()
+                    .await?
+                    .entries
+                    .iter()
+                    .map(|e| e.connection.number)
+                    .max()
+                    .unwrap_or(0);
+                highest.saturating_add(1)
+            }
+        };
+        // u32::MAX would have no next one; numbers only name connections, so they wrap.
+        Ok(if number == u32::MAX { 1 } else { number })
     }
 
     /// Changes connection `id` with `change` and returns it as it is now; `None` if it does not
@@ -465,7 +513,10 @@ impl Store {
             unreadable.push(single);
         }
         for id in self.entry_ids()? {
-            if let Err(CacheError::Damaged { .. }) = self.open_entry(id) {
+            if let Err(
+                CacheError::Damaged { .. } | CacheError::Untrusted { .. } | CacheError::Io { .. },
+            ) = self.open_entry(id)
+            {
                 unreadable.push(self.entry_path(id));
             }
         }
@@ -553,7 +604,18 @@ impl Store {
                 header.format
             )));
         }
-        let (key, plaintext) = self.open_with_key(&path, &bytes, header.location, b"")?;
+        let old_keys = Keys::single_file(&self.dir);
+        let key = old_keys.load(header.location)?.ok_or_else(|| {
+            damaged(format!(
+                "its key ({}) is missing",
+                old_keys.describe_location(header.location)
+            ))
+        })?;
+        let plaintext = sealed::open(&bytes, &key, b"").ok_or_else(|| {
+            damaged(
+                "it does not decrypt with its key (damaged, or the key was replaced)".to_owned(),
+            )
+        })?;
         #[derive(Deserialize)]
         struct SingleFile {
             next_number: u32,
@@ -561,9 +623,12 @@ impl Store {
         }
         let single: SingleFile = serde_json::from_slice(&plaintext)
             .map_err(|e| damaged(format!("its content is not valid ({e})")))?;
+        // The connection files get their own key.
+        self.keys.forget();
+        let (location, key) = self.keys.load_or_create()?;
         let mut latest = None;
         for entry in &single.entries {
-            self.write_entry(entry, header.location, &key)?;
+            self.write_entry(entry, location, &key)?;
             let id = entry.connection.id.to_string();
             if let Some(prefix) = entry
                 .connection
@@ -587,12 +652,16 @@ impl Store {
             &self.dir.join(NEXT_NUMBER_FILE),
             &single.next_number.to_string(),
         )?;
-        remove_if_present(&path)
+        remove_if_present(&path)?;
+        old_keys.delete_all()
     }
 
     /// The ids of the connection files.
     fn entry_ids(&self) -> Result<Vec<Uuid>, CacheError> {
         let dir = self.dir.join(ENTRIES_DIR);
+        if !trusted_dir(&dir)? {
+            return Ok(Vec::new());
+        }
         let files = match std::fs::read_dir(&dir) {
             Ok(files) => files,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -606,6 +675,9 @@ impl Store {
 
     /// Opens connection `id`'s file.
     fn open_entry(&self, id: Uuid) -> Result<Opened, CacheError> {
+        if !trusted_dir(&self.dir.join(ENTRIES_DIR))? {
+            return Ok(Opened::Missing);
+        }
         let path = self.entry_path(id);
         let Some(bytes) = read_trusted(&path)? else {
             return Ok(Opened::Missing);
@@ -676,6 +748,7 @@ impl Store {
             path: dir.clone(),
             source,
         })?;
+        trusted_dir(&dir)?;
         let id = entry.connection.id;
         // Serializing plain data structs with string keys cannot fail.
         let plaintext = Zeroizing::new(serde_json::to_vec(entry).expect("an entry serializes"));
@@ -702,6 +775,11 @@ impl Store {
 
     /// The id a pointer file names, if it exists and names one.
     fn pointer(&self, path: &Path) -> Result<Option<Uuid>, CacheError> {
+        if let Some(dir) = path.parent().filter(|dir| *dir != self.dir)
+            && !trusted_dir(dir)?
+        {
+            return Ok(None);
+        }
         Ok(read_trusted(path)?
             .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.trim().parse().ok()))
     }
@@ -712,6 +790,7 @@ impl Store {
             path: dir.to_owned(),
             source,
         })?;
+        trusted_dir(dir)?;
         atomic_write(dir, path, text.as_bytes(), false).map_err(|source| CacheError::Io {
             path: path.to_owned(),
             source,
@@ -744,17 +823,7 @@ impl Store {
             }
             self.keys.delete_all()?;
         } else if gone(&self.dir.join(LATEST_FILE)) {
-            let mut newest: Option<Entry> = None;
-            for id in &ids {
-                if let Ok(Opened::Entry(entry, ..)) = self.open_entry(*id)
-                    && newest
-                        .as_ref()
-                        .is_none_or(|n| entry.connection.number > n.connection.number)
-                {
-                    newest = Some(*entry);
-                }
-            }
-            match newest {
+            match self.newest()? {
                 Some(entry) => self.write_pointer(
                     &self.dir.join(LATEST_FILE),
                     &entry.connection.id.to_string(),
@@ -804,23 +873,36 @@ impl Store {
 /// The bytes of the state file `path`, refused when another user owns it or could write it;
 /// `None` when it does not exist.
 fn read_trusted(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, CacheError> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CacheError::Io {
+    let io = |source| CacheError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match crate::private::open_existing(path).map_err(io)? {
+        None => return Ok(None),
+        Some(Ok(file)) => file,
+        Some(Err(exposure)) => {
+            return Err(CacheError::Untrusted {
                 path: path.to_owned(),
-                source,
+                exposure,
             });
         }
     };
-    trusted(path, file.metadata())?;
     let mut bytes = Zeroizing::new(Vec::new());
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| CacheError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
     Ok(Some(bytes))
+}
+
+/// Checks the state subfolder `dir`; false when it does not exist.
+fn trusted_dir(dir: &Path) -> Result<bool, CacheError> {
+    crate::private::check_dir(dir)
+        .map_err(|source| CacheError::Io {
+            path: dir.to_owned(),
+            source,
+        })?
+        .map_err(|exposure| CacheError::Untrusted {
+            path: dir.to_owned(),
+            exposure,
+        })
 }
 
 fn remove_if_present(path: &Path) -> Result<(), CacheError> {

@@ -3,7 +3,7 @@
 //! The key is 256 random bits, created with the first connection and deleted with the last.
 //! It lives in the OS keyring where one is available: the macOS Keychain, the Windows
 //! Credential Manager, or the Secret Service (GNOME Keyring, KWallet) on a Linux desktop
-//! session. Otherwise it lives in `cache.key` next to the cache, mode 0600 in a 0700 folder,
+//! session. Otherwise it lives in `connections.key` next to the connection files, mode 0600 in a 0700 folder,
 //! like `~/.ssh/id_*`; a key file that others can read or write is refused.
 //!
 //! The keyring also keeps the secrets a user asks exo to remember (`exo connect
@@ -24,7 +24,8 @@ use zeroize::Zeroizing;
 
 use crate::cache::{CacheError, trusted};
 
-const KEY_FILE: &str = "cache.key";
+const KEY_FILE: &str = "connections.key";
+const SINGLE_FILE_KEY: &str = "cache.key";
 const KEY_LEN: usize = 32;
 /// The keyring service name of exo's entries.
 const KEYRING_SERVICE: &str = "exo";
@@ -39,7 +40,7 @@ pub type Key = Zeroizing<[u8; KEY_LEN]>;
 /// Where a cache's key is kept; recorded in the cache header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyLocation {
-    /// `cache.key` next to the cache.
+    /// `connections.key` next to the connection files.
     File,
     /// The OS keyring.
     Keyring,
@@ -72,10 +73,22 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// The key of the cache in `dir`.
+    /// The key of the connection files in `dir`.
     pub fn new(dir: &Path) -> Self {
         Self {
             file: dir.join(KEY_FILE),
+            account: format!("connections:{}", dir.display()),
+            known: Mutex::new(None),
+        }
+    }
+
+    /// The key of the single `cache` file that versions before the connection files kept in
+    /// `dir` (`cache.key`, keyring account `token-cache:<dir>`). It is not the connection
+    /// files' key, so that an older exo still installed, which deletes its key with its last
+    /// connection, cannot take the newer connections with it.
+    pub fn single_file(dir: &Path) -> Self {
+        Self {
+            file: dir.join(SINGLE_FILE_KEY),
             account: format!("token-cache:{}", dir.display()),
             known: Mutex::new(None),
         }

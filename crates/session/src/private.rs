@@ -16,6 +16,9 @@ pub enum Exposure {
     /// Group or others may write it.
     #[error("group or others can write it (mode {0:04o})")]
     Writable(u32),
+    /// It is a symbolic link, a pipe or anything else than what exo keeps there.
+    #[error("it is not a plain {0}")]
+    NotPlain(&'static str),
 }
 
 /// Checks `metadata` of a state folder or file against the rule: owned by the current user or
@@ -39,6 +42,46 @@ pub fn check(metadata: &std::fs::Metadata) -> Result<(), Exposure> {
 #[cfg(not(unix))]
 pub fn check(_: &std::fs::Metadata) -> Result<(), Exposure> {
     Ok(())
+}
+
+/// Opens the state file `path` to read it, without following a symbolic link and without
+/// waiting on a pipe; `None` when it does not exist. Its kind, owner and mode are checked.
+pub fn open_existing(path: &Path) -> std::io::Result<Option<Result<File, Exposure>>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Ok(Some(Err(Exposure::NotPlain("file"))));
+        }
+        Err(e) => return Err(e),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Ok(Some(Err(Exposure::NotPlain("file"))));
+    }
+    Ok(Some(check(&metadata).map(|()| file)))
+}
+
+/// Checks the state folder `dir` (not a symbolic link, the user's, not writable by others);
+/// false when it does not exist.
+pub fn check_dir(dir: &Path) -> std::io::Result<Result<bool, Exposure>> {
+    let metadata = match std::fs::symlink_metadata(dir) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Ok(false)),
+        Err(e) => return Err(e),
+    };
+    if !metadata.is_dir() {
+        return Ok(Err(Exposure::NotPlain("folder")));
+    }
+    Ok(check(&metadata).map(|()| true))
 }
 
 /// Opens (or with `new`, creates exclusively) a file only the owner can read and write.

@@ -17,8 +17,8 @@ pub async fn run(context: &Context, args: &ConnectionsArgs) -> anyhow::Result<Ex
     let contents = context.store.read().await?;
     for damaged in &contents.damaged {
         crate::output::tell(format_args!(
-            "exo: {}; the other connections work, and `exo disconnect --all` moves it aside",
-            damaged.reason
+            "exo: {}; the other connections work, and `exo disconnect --connection-id {}` removes it",
+            damaged.reason, damaged.id
         ));
     }
     let entries = select::matching(&contents.entries, &args.selection)?;

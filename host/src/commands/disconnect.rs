@@ -31,6 +31,27 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
         }
         return reset_damaged(context, args, &contents).await;
     }
+    // A connection whose file cannot be read can still be named, and its file removed.
+    let (unreadable, readable): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) = args
+        .selection
+        .connection_ids
+        .iter()
+        .partition(|id| contents.damaged.iter().any(|d| d.id == **id));
+    if !unreadable.is_empty() {
+        if !readable.is_empty() || !args.selection.prefixes.is_empty() {
+            bail!(
+                "name an unreadable connection on its own: `exo disconnect --connection-id <ID>`"
+            );
+        }
+        if !args.yes && !confirm("Remove the unreadable connection file(s)?")? {
+            bail!("nothing was disconnected");
+        }
+        context.store.remove(&unreadable).await?;
+        for id in unreadable {
+            crate::output::say(format_args!("Removed the unreadable connection {id}."))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let chosen = select::matching(&contents.entries, &args.selection)?;
     if chosen.is_empty() {
         crate::output::say(format_args!("No connections to disconnect."))?;

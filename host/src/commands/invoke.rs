@@ -186,21 +186,31 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
             // A renewal may be running in a plugin: tell it to stop, and let it return.
             context.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
             crate::plugin_runtime::let_plugin_calls_stop(std::time::Duration::from_secs(1)).await;
-            // What was written so far is handed over, but exo does not wait for a reader that
-            // may not be reading.
-            let mut renderer = renderer
-                .into_inner()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let _ = renderer.finish();
-            renderer.into_writer().abandon();
+            abandon(renderer);
             lock(&progress).finish();
             crate::output::tell(format_args!("exo: interrupted"));
             return Ok(ExitCode::from(130));
         }
     };
     lock(&progress).finish();
+    if crate::output::interrupted() {
+        // Ctrl-C while the output waited for its reader: the runtime could not see it then.
+        abandon(renderer);
+        crate::output::tell(format_args!("exo: interrupted"));
+        return Ok(ExitCode::from(130));
+    }
     let flushed = finish(renderer);
     Ok(report(&results, flushed, options.all_connections))
+}
+
+/// Hands over what was written so far, without waiting for a reader that may not be reading
+/// (the user pressed Ctrl-C).
+fn abandon(renderer: Mutex<Renderer<BackgroundWriter>>) {
+    let mut renderer = renderer
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _ = renderer.finish();
+    renderer.into_writer().abandon();
 }
 
 /// Writes the last rows and waits until everything is written.

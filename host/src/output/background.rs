@@ -2,10 +2,12 @@
 //! that thread is in the system calls (and the reader wakes up), exo formats the next rows. At
 //! most [`DEPTH`] buffers wait, so memory stays bounded. An error the thread meets (a full
 //! disk, a reader that went away) comes back, with its kind, at the next write or flush, and
-//! from [`BackgroundWriter::finish`].
+//! from [`BackgroundWriter::finish`]. While the queue is full (the reader is not reading), a
+//! write waits, but gives up with [`io::ErrorKind::Interrupted`] as soon as the user presses
+//! Ctrl-C ([`crate::output::interrupted`]): the rest of exo may not be able to notice then.
 
 use std::io::{self, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -63,14 +65,27 @@ impl BackgroundWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
-        let sent = self.sender.as_ref().map(|sender| sender.send(full));
-        match sent {
-            Some(Ok(())) => Ok(()),
-            // The thread is gone: it says why, or it panicked.
-            _ => self
-                .failed()
-                .and(Err(io::Error::other("the output thread stopped"))),
+        let mut full = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        let Some(sender) = self.sender.as_ref() else {
+            return Err(io::Error::other("the output was closed"));
+        };
+        loop {
+            match sender.try_send(full) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(back)) => {
+                    if crate::output::interrupted() {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+                    }
+                    full = back;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                // The thread is gone: it says why, or it panicked.
+                Err(TrySendError::Disconnected(_)) => {
+                    return self
+                        .failed()
+                        .and(Err(io::Error::other("the output thread stopped")));
+                }
+            }
         }
     }
 

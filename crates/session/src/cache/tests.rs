@@ -112,7 +112,7 @@ async fn a_written_cache_reads_back_encrypted_and_private() {
         "tokens are encrypted at rest"
     );
     assert_eq!(mode(&path), 0o600);
-    assert_eq!(mode(&dir.path().join("exo/cache.key")), 0o600);
+    assert_eq!(mode(&dir.path().join("exo/connections.key")), 0o600);
     assert_eq!(mode(&dir.path().join("exo")), 0o700);
     assert_eq!(mode(&dir.path().join("exo/connections")), 0o700);
     for folder in ["exo", "exo/connections"] {
@@ -133,7 +133,7 @@ async fn removing_the_last_connection_removes_every_trace() {
     assert_eq!(store.latest().await.unwrap().unwrap().connection.id, ids[1]);
     store.remove(&ids[1..]).await.unwrap();
     let state = dir.path().join("exo");
-    for name in ["cache.key", "latest", "next-number"] {
+    for name in ["connections.key", "latest", "next-number"] {
         assert!(!state.join(name).exists(), "{name} is gone");
     }
     assert!(!state.join("connections").exists());
@@ -184,7 +184,7 @@ async fn a_damaged_connection_is_reported_alone_and_left_untouched() {
     }
 
     std::fs::write(&path, &good).unwrap();
-    std::fs::remove_file(dir.path().join("exo/cache.key")).unwrap();
+    std::fs::remove_file(dir.path().join("exo/connections.key")).unwrap();
     // A store keeps its key for the life of the process; a new process sees the loss.
     let store = Store::new(dir.path().join("exo"));
     let contents = store.read().await.unwrap();
@@ -208,7 +208,7 @@ async fn a_damaged_connection_is_reported_alone_and_left_untouched() {
 #[tokio::test]
 async fn a_key_others_can_read_is_refused() {
     let (dir, _, ids) = store_with(1).await;
-    let key = dir.path().join("exo/cache.key");
+    let key = dir.path().join("exo/connections.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let error = Store::new(dir.path().join("exo"))
         .get(ids[0])
@@ -351,9 +351,9 @@ async fn a_prefix_names_one_connection_and_stale_pointers_are_not_believed() {
     );
 }
 
-/// The single file of formats 1 and 2, as those versions wrote it.
+/// The single file of formats 1 and 2, as those versions wrote it, with their key.
 fn single_file(store: &Store, format: u8, entries: &[Entry], next_number: u32) -> Vec<u8> {
-    let (location, key) = store.keys.load_or_create().unwrap();
+    let (location, key) = Keys::single_file(&store.dir).load_or_create().unwrap();
     let json = serde_json::json!({ "next_number": next_number, "entries": entries });
     sealed::seal(json.to_string().as_bytes(), format, location, &key, b"").unwrap()
 }
@@ -375,6 +375,10 @@ async fn the_single_file_of_an_older_exo_moves_into_one_file_per_connection() {
         let contents = store.read().await.unwrap();
         assert_eq!(contents.entries.len(), 2, "format {format}");
         assert!(!state.join("cache").exists(), "moved, not copied");
+        assert!(
+            !state.join("cache.key").exists() && state.join("connections.key").exists(),
+            "the connection files have a key of their own"
+        );
         assert_eq!(store.latest().await.unwrap().unwrap().connection.number, 3);
         assert!(store.with_prefix("contoso").await.unwrap().is_some());
         assert_eq!(store.add(entry("three", 2_000_000_000)).await.unwrap(), 4);
@@ -411,4 +415,56 @@ async fn a_connection_file_from_a_newer_exo_is_refused() {
         error.contains("it has format 4, this exo reads format 3"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn numbers_do_not_repeat_whatever_next_number_holds() {
+    let (dir, store, _) = store_with(2).await;
+    let next_number = dir.path().join("exo/next-number");
+    let mut last = 2;
+    for held in ["", "zero", "1", "4294967295", "-3"] {
+        std::fs::write(&next_number, held).unwrap();
+        let number = store.add(entry("t", 2_000_000_000)).await.unwrap();
+        assert!(number > last, "{held:?}: {number} after {last}");
+        last = number;
+    }
+    std::fs::remove_file(&next_number).unwrap();
+    assert_eq!(
+        store.add(entry("t", 2_000_000_000)).await.unwrap(),
+        last + 1
+    );
+}
+
+#[tokio::test]
+async fn planted_links_pipes_and_open_folders_are_refused_not_followed() {
+    let (dir, store, ids) = store_with(1).await;
+    let state = dir.path().join("exo");
+    // A pipe as a pointer would block a reader for good.
+    std::fs::remove_file(state.join("latest")).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(state.join("latest"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let error = store.latest().await.unwrap_err().to_string();
+    assert!(error.contains("it is not a plain file"), "{error}");
+    std::fs::remove_file(state.join("latest")).unwrap();
+    // A link in place of a connection file is not followed.
+    let path = store.entry_path(ids[0]);
+    std::fs::rename(&path, dir.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
+    let error = store.get(ids[0]).await.unwrap_err().to_string();
+    assert!(error.contains("it is not a plain file"), "{error}");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::rename(dir.path().join("elsewhere"), &path).unwrap();
+    // A folder others can write: refused before anything is read from it.
+    std::fs::set_permissions(
+        state.join("connections"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let error = store.read().await.unwrap_err().to_string();
+    assert!(error.contains("group or others can write it"), "{error}");
 }
