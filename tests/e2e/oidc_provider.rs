@@ -60,33 +60,48 @@ fn start_provider(script: &Path, dir: &Path) -> Provider {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let issuer = format!("https://127.0.0.1:{port}/realms/test");
-    let mut process = Command::new("node")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(certs.join("cert.pem"))
-        .arg(certs.join("key.pem"))
-        .arg(&issuer)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start node");
-    let mut ready = String::new();
-    BufReader::new(process.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready", "the provider did not start");
-    Provider {
-        process,
-        issuer,
-        ca_file: certs.join("ca.pem"),
+    // The port is free when chosen, but another process may take it before node listens: a
+    // provider that does not say it is ready in time is stopped and started again elsewhere.
+    for _ in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let issuer = format!("https://127.0.0.1:{port}/realms/test");
+        let mut process = Command::new("node")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(certs.join("cert.pem"))
+            .arg(certs.join("key.pem"))
+            .arg(&issuer)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node");
+        let stdout = process.stdout.take().unwrap();
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut ready);
+            let _ = said.send(ready);
+        });
+        match heard.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(ready) if ready.trim() == "ready" => {
+                return Provider {
+                    process,
+                    issuer,
+                    ca_file: certs.join("ca.pem"),
+                };
+            }
+            _ => {
+                let _ = process.kill();
+                let _ = process.wait();
+            }
+        }
     }
+    panic!("the OIDC provider did not start in three tries");
 }
 
 /// A browser for the provider: trusts its CA, keeps cookies, follows no redirect by itself.
