@@ -77,6 +77,19 @@ pub use types::{
     ParameterKind, Request,
 };
 
+/// How a login method renews a grant without interaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Renewal {
+    /// It cannot: the user connects again.
+    NotSilently,
+    /// It signs in again as at first, with the parameters read again (app-only methods: a
+    /// certificate, a managed identity, a federated token file).
+    SignInAgain,
+    /// It redeems the grant's refresh token (the delegated sign-ins of [`sign_in`]).
+    #[cfg(feature = "oidc")]
+    RefreshToken,
+}
+
 /// A login method, implemented by a plugin.
 ///
 /// `Default` builds the method when the host loads the plugin; keep it cheap (no I/O).
@@ -88,17 +101,26 @@ pub trait LoginMethod: Default + Send + Sync + 'static {
     /// [`Request::is_interactive`] is true.
     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error>;
 
-    /// Renews `previous` without interaction. The default says that this method cannot.
+    /// How the default [`LoginMethod::renew`] renews.
+    const RENEWAL: Renewal = Renewal::NotSilently;
+
+    /// Renews `previous` without interaction, as [`LoginMethod::RENEWAL`] says.
     fn renew(
         &self,
         request: &Request<'_>,
         previous: &Grant,
         host: &Host<'_>,
     ) -> Result<Grant, Error> {
-        let _ = (request, previous, host);
-        Err(Error::interaction_required(
-            "this login method cannot renew a token silently; connect again",
-        ))
+        // Only a refresh token needs the previous grant.
+        let _ = previous;
+        match Self::RENEWAL {
+            Renewal::NotSilently => Err(Error::interaction_required(
+                "this login method cannot renew a token silently; connect again",
+            )),
+            Renewal::SignInAgain => self.acquire(request, host),
+            #[cfg(feature = "oidc")]
+            Renewal::RefreshToken => sign_in::renew(request, previous, host),
+        }
     }
 
     /// An operation added after ABI 1.0 (see `plugin_abi::LoginFlow::call`). The default knows

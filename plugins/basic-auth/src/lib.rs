@@ -22,7 +22,7 @@ use plugin_sdk::abi::capability;
 use plugin_sdk::sign_in::{self, Prepared};
 use plugin_sdk::{
     Account, AccountKind, BASIC_TOKEN_TYPE, Description, Error, ErrorKind, Grant, Host,
-    LegacyEndpoint, LoginMethod, Parameter, ParameterKind, Request,
+    LegacyEndpoint, LoginMethod, Parameter, ParameterKind, Renewal, Request,
 };
 use zeroize::Zeroizing;
 
@@ -39,6 +39,8 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 pub struct BasicAuth;
 
 impl LoginMethod for BasicAuth {
+    const RENEWAL: Renewal = Renewal::RefreshToken;
+
     fn describe(&self) -> Description {
         Description::new(
             "basic-auth",
@@ -136,15 +138,6 @@ impl LoginMethod for BasicAuth {
                 message,
             }),
         }
-    }
-
-    fn renew(
-        &self,
-        request: &Request<'_>,
-        previous: &Grant,
-        host: &Host<'_>,
-    ) -> Result<Grant, Error> {
-        sign_in::renew(request, previous, host)
     }
 }
 

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use plugin_sdk::certificate::{AssertionOptions, Certificate, SignatureAlgorithm};
 use plugin_sdk::oidc::Provider;
 use plugin_sdk::sign_in::{self, now};
-use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request};
+use plugin_sdk::{
+    Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Renewal, Request,
+};
 
 const APP_ID: &str = "app-id";
 const FILE: &str = "certificate-file-path";
@@ -36,6 +38,8 @@ const STORE: &str = "certificate-store";
 pub struct CertificateMethod;
 
 impl LoginMethod for CertificateMethod {
+    const RENEWAL: Renewal = Renewal::SignInAgain;
+
     fn describe(&self) -> Description {
         Description::new(
             "certificate",
@@ -108,15 +112,6 @@ impl LoginMethod for CertificateMethod {
     }
 
     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
-        sign_in(request, host)
-    }
-
-    fn renew(
-        &self,
-        request: &Request<'_>,
-        _previous: &Grant,
-        host: &Host<'_>,
-    ) -> Result<Grant, Error> {
         sign_in(request, host)
     }
 }

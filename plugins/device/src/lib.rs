@@ -7,7 +7,7 @@
 //! uses the refresh token silently. The flow is the SDK's (`plugin_sdk::sign_in::device_code`).
 
 use plugin_sdk::sign_in::{self, Prepared};
-use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Request};
+use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Renewal, Request};
 
 /// The longest exo waits, whatever the code's own lifetime.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 900;
@@ -17,6 +17,8 @@ const DEFAULT_TIMEOUT_SECONDS: u64 = 900;
 pub struct Device;
 
 impl LoginMethod for Device {
+    const RENEWAL: Renewal = Renewal::RefreshToken;
+
     fn describe(&self) -> Description {
         let description =
             Description::new("device", "Device code sign-in", env!("CARGO_PKG_VERSION")).summary(
@@ -36,15 +38,6 @@ impl LoginMethod for Device {
         let timeout = sign_in::timeout(request, DEFAULT_TIMEOUT_SECONDS)?;
         let prepared = Prepared::from(request, host)?;
         sign_in::device_code(host, &prepared.sign_in(), timeout)
-    }
-
-    fn renew(
-        &self,
-        request: &Request<'_>,
-        previous: &Grant,
-        host: &Host<'_>,
-    ) -> Result<Grant, Error> {
-        sign_in::renew(request, previous, host)
     }
 }
 

@@ -8,7 +8,9 @@
 //! Renewal uses the refresh token silently; the password is never stored.
 
 use plugin_sdk::sign_in::{self, Prepared, USER_PRINCIPAL_NAME};
-use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request};
+use plugin_sdk::{
+    Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Renewal, Request,
+};
 
 /// The password parameter (a secret: `--password-file` or `EXO_PASSWORD`).
 const PASSWORD: &str = "password";
@@ -18,6 +20,8 @@ const PASSWORD: &str = "password";
 pub struct Inline;
 
 impl LoginMethod for Inline {
+    const RENEWAL: Renewal = Renewal::RefreshToken;
+
     fn describe(&self) -> Description {
         sign_in::with_common_parameters(
             Description::new(
@@ -74,15 +78,6 @@ impl LoginMethod for Inline {
             password,
             realm.as_deref(),
         )
-    }
-
-    fn renew(
-        &self,
-        request: &Request<'_>,
-        previous: &Grant,
-        host: &Host<'_>,
-    ) -> Result<Grant, Error> {
-        sign_in::renew(request, previous, host)
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use plugin_sdk::{
     AccountKind, Description, Error, ErrorKind, Grant, Host, HttpOptions, LoginMethod, Parameter,
-    ParameterKind, Request, claims,
+    ParameterKind, Renewal, Request, claims,
 };
 use serde_json::Value;
 
@@ -48,6 +48,8 @@ const TEN_YEARS: i64 = 10 * 365 * 24 * 3600;
 pub struct ManagedIdentity;
 
 impl LoginMethod for ManagedIdentity {
+    const RENEWAL: Renewal = Renewal::SignInAgain;
+
     fn describe(&self) -> Description {
         Description::new(
             "managed-identity",
@@ -87,15 +89,6 @@ impl LoginMethod for ManagedIdentity {
     }
 
     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
-        sign_in(request, host)
-    }
-
-    fn renew(
-        &self,
-        request: &Request<'_>,
-        _previous: &Grant,
-        host: &Host<'_>,
-    ) -> Result<Grant, Error> {
         sign_in(request, host)
     }
 }

@@ -7,7 +7,9 @@
 //! token silently. The flow is the SDK's (`plugin_sdk::sign_in::browser`).
 
 use plugin_sdk::sign_in::{self, BrowserOptions, Prepared, USER_PRINCIPAL_NAME};
-use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request};
+use plugin_sdk::{
+    Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Renewal, Request,
+};
 
 /// How long to wait for the user by default.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 300;
@@ -17,6 +19,8 @@ const DEFAULT_TIMEOUT_SECONDS: u64 = 300;
 pub struct Sso;
 
 impl LoginMethod for Sso {
+    const RENEWAL: Renewal = Renewal::RefreshToken;
+
     fn describe(&self) -> Description {
         let description = Description::new("sso", "Browser sign-in", env!("CARGO_PKG_VERSION"))
             .summary(
@@ -57,15 +61,6 @@ impl LoginMethod for Sso {
         };
         let prepared = Prepared::from(request, host)?;
         sign_in::browser(host, &prepared.sign_in(), &options)
-    }
-
-    fn renew(
-        &self,
-        request: &Request<'_>,
-        previous: &Grant,
-        host: &Host<'_>,
-    ) -> Result<Grant, Error> {
-        sign_in::renew(request, previous, host)
     }
 }
 

@@ -10,7 +10,9 @@
 
 use plugin_sdk::oidc::Provider;
 use plugin_sdk::sign_in;
-use plugin_sdk::{Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Request};
+use plugin_sdk::{
+    Description, Error, Grant, Host, LoginMethod, Parameter, ParameterKind, Renewal, Request,
+};
 
 const APP_ID: &str = "app-id";
 const TOKEN_FILE: &str = "token-file";
@@ -25,6 +27,8 @@ const MAX_TOKEN_BYTES: u64 = 64 * 1024;
 pub struct WorkloadIdentity;
 
 impl LoginMethod for WorkloadIdentity {
+    const RENEWAL: Renewal = Renewal::SignInAgain;
+
     fn describe(&self) -> Description {
         Description::new(
             "workload-identity",
@@ -76,15 +80,6 @@ impl LoginMethod for WorkloadIdentity {
     }
 
     fn acquire(&self, request: &Request<'_>, host: &Host<'_>) -> Result<Grant, Error> {
-        sign_in_with_token(request, host)
-    }
-
-    fn renew(
-        &self,
-        request: &Request<'_>,
-        _previous: &Grant,
-        host: &Host<'_>,
-    ) -> Result<Grant, Error> {
         sign_in_with_token(request, host)
     }
 }
