@@ -29,7 +29,7 @@ use crate::plugin_runtime::{ConnectionTokens, PluginRenewer};
 
 /// The login-method parameter a Basic sign-in's password comes from (see
 /// `plugin_abi::extension::BASIC_TOKEN_TYPE`).
-pub const PASSWORD_PARAMETER: &str = "password";
+const PASSWORD_PARAMETER: &str = "password";
 
 /// Where and as whom `entry`'s cmdlets run; pages are at most `max_page_bytes`.
 pub fn target(entry: &Entry, max_page_bytes: u64) -> Target {
@@ -104,11 +104,7 @@ impl PasswordSource {
     pub fn of(connection: &Connection) -> Self {
         Self {
             name: connection.name(),
-            parameter: connection
-                .parameters
-                .iter()
-                .find(|p| p.name == PASSWORD_PARAMETER)
-                .cloned(),
+            parameter: password_parameter(connection).cloned(),
         }
     }
 
@@ -185,14 +181,9 @@ pub async fn keep_shell(
         }
         entry.legacy_shell = ours.clone();
     });
-    let kept = async {
-        Ok::<_, session::cache::CacheError>(match kept.await? {
-            Some(entry) if entry.legacy_shell == ours => None,
-            _ => ours.clone(),
-        })
-    };
     match kept.await {
-        Ok(extra) => extra,
+        Ok(Some(entry)) if entry.legacy_shell == ours => None,
+        Ok(_) => ours,
         Err(error) => {
             tracing::warn!(target: "exo::invoke", "could not keep the remote PowerShell shell's id ({error}); the next command opens another");
             None
@@ -219,21 +210,31 @@ pub async fn close_extra_shell(
     }
 }
 
+/// The login-method parameter `connection`'s Basic password comes from.
+pub fn password_parameter(connection: &Connection) -> Option<&MethodParameter> {
+    connection
+        .parameters
+        .iter()
+        .find(|p| p.name == PASSWORD_PARAMETER)
+}
+
+/// What the password file looks like now, when the password comes from a file that is there.
+fn password_file_stamp(connection: &Connection) -> Option<FileStamp> {
+    match &password_parameter(connection)?.source {
+        ParameterSource::File(path) => std::fs::metadata(path).ok().map(|m| FileStamp::of(&m)),
+        _ => None,
+    }
+}
+
 /// Why a connection that sends its password must not send it now: the server refused this
 /// very password before (its file has not changed since, or it comes from a source that
 /// cannot change without connecting again).
 pub fn still_refused(entry: &Entry) -> Option<String> {
     let refused = entry.refused_password.as_ref()?;
     let connection = &entry.connection;
-    let source = connection
-        .parameters
-        .iter()
-        .find(|p| p.name == PASSWORD_PARAMETER)
-        .map(|p| &p.source);
-    let advice = match (source, &refused.file) {
-        (Some(ParameterSource::File(path)), Some(stamp)) => {
-            let now = std::fs::metadata(path).map(|m| FileStamp::of(&m));
-            if now.is_ok_and(|now| now != *stamp) {
+    let advice = match &refused.file {
+        Some(stamp) => {
+            if password_file_stamp(connection).is_some_and(|now| now != *stamp) {
                 return None;
             }
             "put the right one in its password file (it is read again), or connect again".to_owned()
@@ -265,16 +266,7 @@ pub async fn note_password_outcome(
     if !refused && entry.refused_password.is_none() {
         return;
     }
-    let file = entry
-        .connection
-        .parameters
-        .iter()
-        .find(|p| p.name == PASSWORD_PARAMETER)
-        .and_then(|p| match &p.source {
-            ParameterSource::File(path) => std::fs::metadata(path).ok(),
-            _ => None,
-        })
-        .map(|m| FileStamp::of(&m));
+    let file = password_file_stamp(&entry.connection);
     let noted = store.update(entry.connection.id, |saved| {
         saved.refused_password = refused.then_some(RefusedPassword { at: now(), file });
     });

@@ -223,11 +223,7 @@ fn password_not_kept(connection: &Connection, number: u32) -> Option<String> {
     if !connection.transport.sends_password() {
         return None;
     }
-    let source = &connection
-        .parameters
-        .iter()
-        .find(|p| p.name == crate::credentials::PASSWORD_PARAMETER)?
-        .source;
+    let source = &crate::credentials::password_parameter(connection)?.source;
     is_typed(source).then(|| {
         format!(
             "ExchangeOnline_{number} sends the password with every command, and exo keeps no \

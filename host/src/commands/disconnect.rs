@@ -70,15 +70,22 @@ pub async fn run(context: &Context, args: &DisconnectArgs) -> anyhow::Result<Exi
         bail!("nothing was disconnected");
     }
     let ids: Vec<_> = chosen.iter().map(|e| e.connection.id).collect();
-    let removed = context.store.remove(&ids).await?;
-    for entry in &removed {
+    remove(context, &ids).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes connections `ids`, closes their shells, forgets the secrets they kept, and says so.
+async fn remove(context: &Context, ids: &[uuid::Uuid]) -> anyhow::Result<()> {
+    for entry in &context.store.remove(ids).await? {
         close_shell(context, entry).await;
         forget_kept_secrets(&entry.connection);
+        crate::output::say(format_args!(
+            "Disconnected {} ({}).",
+            entry.connection.name(),
+            entry.connection.who()
+        ))?;
     }
-    for name in names {
-        crate::output::say(format_args!("Disconnected {name}."))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `disconnect --all` when some connection files cannot be read: the readable connections are
@@ -97,15 +104,7 @@ async fn reset_damaged(
         bail!("nothing was disconnected");
     }
     let ids: Vec<_> = contents.entries.iter().map(|e| e.connection.id).collect();
-    for entry in &context.store.remove(&ids).await? {
-        close_shell(context, entry).await;
-        forget_kept_secrets(&entry.connection);
-        crate::output::say(format_args!(
-            "Disconnected {} ({}).",
-            entry.connection.name(),
-            entry.connection.who()
-        ))?;
-    }
+    remove(context, &ids).await?;
     if let Some(aside) = context.store.move_damaged_aside().await? {
         crate::output::say(format_args!(
             "Moved the unreadable connection files to {}.",
