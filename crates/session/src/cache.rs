@@ -287,7 +287,7 @@ impl Store {
         }
         let mut contents = Contents::default();
         for id in self.entry_ids()? {
-            match self.open_entry(id) {
+            match self.open_listed(id) {
                 Ok(Opened::Entry(entry, ..)) => contents.entries.push(*entry),
                 // Removed since the folder was listed.
                 Ok(Opened::Missing) => {}
@@ -351,7 +351,7 @@ impl Store {
     fn newest(&self) -> Result<Option<Entry>, CacheError> {
         let mut newest: Option<Entry> = None;
         for id in self.entry_ids()? {
-            if let Ok(Opened::Entry(entry, ..)) = self.open_entry(id)
+            if let Ok(Opened::Entry(entry, ..)) = self.open_listed(id)
                 && newest
                     .as_ref()
                     .is_none_or(|n| entry.connection.number > n.connection.number)
@@ -515,7 +515,7 @@ impl Store {
         for id in self.entry_ids()? {
             if let Err(
                 CacheError::Damaged { .. } | CacheError::Untrusted { .. } | CacheError::Io { .. },
-            ) = self.open_entry(id)
+            ) = self.open_listed(id)
             {
                 unreadable.push(self.entry_path(id));
             }
@@ -678,6 +678,11 @@ impl Store {
         if !trusted_dir(&self.dir.join(ENTRIES_DIR))? {
             return Ok(Opened::Missing);
         }
+        self.open_listed(id)
+    }
+
+    /// Opens connection `id`'s file, found by [`Self::entry_ids`], which checked the folder.
+    fn open_listed(&self, id: Uuid) -> Result<Opened, CacheError> {
         let path = self.entry_path(id);
         let Some(bytes) = read_trusted(&path)? else {
             return Ok(Opened::Missing);
