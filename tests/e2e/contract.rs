@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::process::{Child, ChildStderr, Command};
 use std::time::{Duration, Instant};
 
-use support::{SandboxEnv, TestEnv, now, unsigned_jwt};
+use support::{SandboxEnv, TestEnv, interrupt, now, unsigned_jwt};
 
 fn host_check() -> TestEnv {
     TestEnv::with_plugins(&["host-check"])
@@ -98,32 +98,6 @@ fn ctrl_c_ends_a_cancellable_sleep_at_once() {
         stderr.contains("sign-in with host-check failed: cancelled"),
         "{stderr}"
     );
-}
-
-/// Presses Ctrl-C (SIGINT) in `child` once it has run for 1.5 s; it must end within 3 s.
-/// Returns its exit code and stderr.
-fn interrupt(mut child: Child) -> (Option<i32>, String) {
-    std::thread::sleep(Duration::from_millis(1500));
-    let sent = Instant::now();
-    // SAFETY: signalling our own child process.
-    assert_eq!(
-        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) },
-        0
-    );
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(
-        sent.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        sent.elapsed()
-    );
-    (status.code(), stderr)
 }
 
 /// `curl`'s status code for a GET of `url`.

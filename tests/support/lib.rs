@@ -519,6 +519,33 @@ pub fn answer_prompts(mut child: std::process::Child, prompts: &[(&str, &str)]) 
     (success, String::from_utf8_lossy(&seen).into_owned())
 }
 
+/// Presses Ctrl-C (SIGINT, as a terminal sends it) in `child` once it has run for 1.5 s; it
+/// must end within 3 s. Returns its exit code and stderr.
+pub fn interrupt(mut child: std::process::Child) -> (Option<i32>, String) {
+    use std::io::Read as _;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::time::Instant::now();
+    // SAFETY: signalling our own child process.
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(child.id()).expect("a pid"), libc::SIGINT) },
+        0
+    );
+    let status = child.wait().expect("wait for exo");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+    (status.code(), stderr)
+}
+
 /// Makes a named pipe at `path` (`mkfifo`): a secret file that can be read only once.
 pub fn make_fifo(path: &Path) {
     let made = Command::new("mkfifo")

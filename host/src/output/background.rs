@@ -2,19 +2,25 @@
 //! that thread is in the system calls (and the reader wakes up), exo formats the next rows. At
 //! most [`DEPTH`] buffers wait, so memory stays bounded. An error the thread meets (a full
 //! disk, a reader that went away) comes back, with its kind, at the next write or flush, and
-//! from [`BackgroundWriter::finish`]. While the queue is full (the reader is not reading), a
-//! write waits, but gives up with [`io::ErrorKind::Interrupted`] as soon as the user presses
-//! Ctrl-C ([`crate::output::interrupted`]): the rest of exo may not be able to notice then.
+//! from [`BackgroundWriter::finish`]. While the queue is full (the reader is slower than exo),
+//! a write waits and goes on the moment the thread takes a buffer; it gives up with
+//! [`io::ErrorKind::Interrupted`] within [`INTERRUPT_CHECK`] of the user pressing Ctrl-C
+//! ([`crate::output::interrupted`]): the rest of exo may not be able to notice then.
 
 use std::io::{self, Write};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded};
 
 /// The size of a buffer handed over.
 const CHUNK: usize = 64 * 1024;
 /// How many buffers may wait for the thread.
 const DEPTH: usize = 4;
+/// How often a write that waits for room looks whether the user pressed Ctrl-C (it goes on
+/// as soon as the thread takes a buffer).
+const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
 
 /// The first error the writing thread met.
 type Failure = Arc<Mutex<Option<(io::ErrorKind, String)>>>;
@@ -23,7 +29,7 @@ type Failure = Arc<Mutex<Option<(io::ErrorKind, String)>>>;
 /// buffered without waiting for it to be written; [`Self::finish`] waits.
 pub struct BackgroundWriter {
     buffer: Vec<u8>,
-    sender: Option<SyncSender<Vec<u8>>>,
+    sender: Option<Sender<Vec<u8>>>,
     thread: Option<JoinHandle<()>>,
     failure: Failure,
 }
@@ -31,7 +37,7 @@ pub struct BackgroundWriter {
 impl BackgroundWriter {
     /// A writer whose thread writes to the sink `open` makes there (for stdout, its lock).
     pub fn spawn<W: Write>(open: impl FnOnce() -> W + Send + 'static) -> Self {
-        let (sender, receiver) = sync_channel(DEPTH);
+        let (sender, receiver) = bounded(DEPTH);
         let failure = Failure::default();
         let failed = failure.clone();
         let thread = std::thread::spawn(move || write_all(open(), &receiver, &failed));
@@ -70,17 +76,16 @@ impl BackgroundWriter {
             return Err(io::Error::other("the output was closed"));
         };
         loop {
-            match sender.try_send(full) {
+            match sender.send_timeout(full, INTERRUPT_CHECK) {
                 Ok(()) => return Ok(()),
-                Err(TrySendError::Full(back)) => {
+                Err(SendTimeoutError::Timeout(back)) => {
                     if crate::output::interrupted() {
                         return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
                     }
                     full = back;
-                    std::thread::sleep(std::time::Duration::from_millis(2));
                 }
                 // The thread is gone: it says why, or it panicked.
-                Err(TrySendError::Disconnected(_)) => {
+                Err(SendTimeoutError::Disconnected(_)) => {
                     return self
                         .failed()
                         .and(Err(io::Error::other("the output thread stopped")));
