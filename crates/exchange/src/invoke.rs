@@ -8,6 +8,10 @@
 //! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
 //!   asks for at most what is still missing. The next page is fetched while the current one is
 //!   handed to the caller, so output overlaps the network; at most two pages are in memory.
+//!   For a cmdlet that only reads, with no `-ResultSize`, the next page is asked for as soon as
+//!   an answer arrives, when its text gives the link away near either end (the sandbox writes
+//!   it before `value`, Exchange after), while the answer is parsed on a blocking thread; the
+//!   parsed answer decides, and a guess it contradicts is dropped unread.
 //!   A next link that names a page already fetched fails the listing (it would never end), and
 //!   so do an empty answer other than 204 No Content and a page over `max_page_bytes` (it is
 //!   not read further).
@@ -291,58 +295,190 @@ pub async fn invoke(
         request_id: Uuid::new_v4(),
         limit: result_size(cmdlet),
     };
-    let mut summary = Summary::default();
-    // Every page's URL: a server whose next link names one of them would loop forever.
-    let mut fetched_urls = std::collections::HashSet::from([url.clone()]);
-    let mut empty_in_a_row = 0;
-    let mut fetched = request.fetch(url, 1, 0).await?;
+    let mut paging = Paging {
+        summary: Summary::default(),
+        limit: request.limit,
+        fetched_urls: std::collections::HashSet::from([url.clone()]),
+        empty_in_a_row: 0,
+    };
+    // Asking for a page before the one that links to it is parsed is safe only for a cmdlet
+    // that merely reads, and only worth it when every page is wanted whole.
+    let may_prefetch = request.limit.is_none() && cmdlet.is_idempotent();
+    let mut answer = request.fetch(url, 1, 0).await?;
     loop {
-        summary.pages += 1;
-        let mut page = fetched.page;
-        if let Some(limit) = request.limit {
-            page.truncate(limit.saturating_sub(summary.rows) as usize);
-        }
-        summary.rows += page.len() as u64;
-        let more = request.limit.is_none_or(|limit| summary.rows < limit);
-        match fetched.next_link.filter(|_| more) {
-            Some(next) => {
-                // What is sent: reqwest drops a fragment, so `#1`, `#2`… name one page.
-                let mut sent = next.clone();
-                sent.set_fragment(None);
-                empty_in_a_row = if page.is_empty() {
-                    empty_in_a_row + 1
-                } else {
-                    0
+        let likely = may_prefetch
+            .then(|| paging.likely_next(&target.exchange, &answer))
+            .flatten();
+        let (page, next) = match likely {
+            // The answer seems to give its next link: that page is asked for at once, while
+            // this one is parsed on another thread and handed over.
+            Some(likely) => {
+                let parsing = request.parse_elsewhere(answer);
+                let mut prefetch =
+                    std::pin::pin!(request.fetch(likely.clone(), paging.summary.pages + 2, 0));
+                let mut handed_over = std::pin::pin!(async {
+                    let (page, next) = paging.advance(parsing.await?);
+                    match next {
+                        Next::Fetch(url) if url == likely => {
+                            on_page(page).map_err(InvokeError::Output)?;
+                            Ok(None)
+                        }
+                        // The answer ended the listing, or linked elsewhere after all.
+                        next => Ok(Some((page, next))),
+                    }
+                });
+                // This page is handed over before the next one's failure is reported.
+                let unexpected = tokio::select! {
+                    biased;
+                    handed = &mut handed_over => handed?,
+                    prefetched = &mut prefetch => match handed_over.await? {
+                        None => {
+                            answer = prefetched?;
+                            continue;
+                        }
+                        unexpected => unexpected,
+                    },
                 };
-                let endless = if empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW {
-                    Some("over 100 empty pages in a row link to more (the listing might never end)")
-                } else if !fetched_urls.insert(sent) {
-                    Some(
-                        "@odata.nextLink names a page already fetched (the listing would never end)",
-                    )
-                } else {
-                    None
-                };
-                if let Some(reason) = endless {
-                    on_page(page).map_err(InvokeError::Output)?;
-                    return Err(InvokeError::Malformed {
-                        cmdlet: cmdlet.name.clone(),
-                        page: summary.pages,
-                        reason: reason.to_owned(),
-                    });
+                match unexpected {
+                    None => {
+                        answer = prefetch.await?;
+                        continue;
+                    }
+                    Some(unexpected) => unexpected,
                 }
+            }
+            None => paging.advance(parse(&cmdlet.name, &target.exchange, answer)?),
+        };
+        match next {
+            Next::Done => {
+                on_page(page).map_err(InvokeError::Output)?;
+                return Ok(paging.summary);
+            }
+            Next::Endless(reason) => {
+                on_page(page).map_err(InvokeError::Output)?;
+                return Err(InvokeError::Malformed {
+                    cmdlet: cmdlet.name.clone(),
+                    page: paging.summary.pages,
+                    reason: reason.to_owned(),
+                });
+            }
+            Next::Fetch(url) => {
                 // The output of this page overlaps the fetch of the next; when the output fails,
                 // the fetch is dropped.
                 let output = async { on_page(page).map_err(InvokeError::Output) };
-                let fetch = request.fetch(next, summary.pages + 1, summary.rows);
-                (fetched, ()) = tokio::try_join!(fetch, output)?;
-            }
-            None => {
-                on_page(page).map_err(InvokeError::Output)?;
-                return Ok(summary);
+                let fetch = request.fetch(url, paging.summary.pages + 1, paging.summary.rows);
+                (answer, ()) = tokio::try_join!(fetch, output)?;
             }
         }
     }
+}
+
+/// Where a listing is: what was handed over, and which pages were asked for.
+struct Paging {
+    summary: Summary,
+    /// `-ResultSize`, when it limits the rows.
+    limit: Option<u64>,
+    /// Every page's URL as sent: a server whose next link names one of them would loop forever.
+    fetched_urls: std::collections::HashSet<Url>,
+    empty_in_a_row: u32,
+}
+
+/// What follows a page.
+enum Next {
+    /// Nothing: the listing is complete (or has the rows asked for).
+    Done,
+    /// The page at this URL.
+    Fetch(Url),
+    /// The listing would never end, for this reason.
+    Endless(&'static str),
+}
+
+impl Paging {
+    /// Counts a parsed page, keeping at most the rows still wanted, and says what follows it.
+    fn advance(&mut self, fetched: Fetched) -> (Page, Next) {
+        self.summary.pages += 1;
+        let mut page = fetched.page;
+        if let Some(limit) = self.limit {
+            page.truncate(limit.saturating_sub(self.summary.rows) as usize);
+        }
+        self.summary.rows += page.len() as u64;
+        let more = self.limit.is_none_or(|limit| self.summary.rows < limit);
+        let Some(next) = fetched.next_link.filter(|_| more) else {
+            return (page, Next::Done);
+        };
+        self.empty_in_a_row = if page.is_empty() {
+            self.empty_in_a_row + 1
+        } else {
+            0
+        };
+        let next = if self.empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW {
+            Next::Endless(
+                "over 100 empty pages in a row link to more (the listing might never end)",
+            )
+        } else if !self.fetched_urls.insert(as_sent(&next)) {
+            Next::Endless(
+                "@odata.nextLink names a page already fetched (the listing would never end)",
+            )
+        } else {
+            Next::Fetch(next)
+        };
+        (page, next)
+    }
+
+    /// The page an answer seems to link to, before it is parsed, when it may be asked for
+    /// already: a URL on the connection's Exchange host not asked for before, after a page that
+    /// had rows (empty pages are cheap to parse, and a run of them may end the listing).
+    fn likely_next(&self, exchange: &Url, answer: &Answer) -> Option<Url> {
+        if self.empty_in_a_row > 0 {
+            return None;
+        }
+        let url = next_url(exchange, likely_next_link(&answer.body)?).ok()?;
+        (!self.fetched_urls.contains(&as_sent(&url))).then_some(url)
+    }
+}
+
+/// A URL as it is sent: reqwest drops a fragment, so `#1`, `#2`… name one page.
+fn as_sent(url: &Url) -> Url {
+    let mut sent = url.clone();
+    sent.set_fragment(None);
+    sent
+}
+
+/// How far from either end of an answer its next link is looked for.
+const NEXT_LINK_SEARCH_BYTES: usize = 4096;
+
+/// The next link an answer seems to give, found without reading its rows: the annotation
+/// `"@odata.nextLink":"<link>"` among the envelope's members before the rows (before the
+/// first `[`), else near the end, where Exchange writes it after `value`. It is only a guess:
+/// the parsed answer decides. A link written with escapes is not guessed.
+fn likely_next_link(body: &[u8]) -> Option<&str> {
+    let head_end = body
+        .iter()
+        .take(NEXT_LINK_SEARCH_BYTES)
+        .position(|&byte| byte == b'[')
+        .unwrap_or(body.len().min(NEXT_LINK_SEARCH_BYTES));
+    let tail_start = body.len().saturating_sub(NEXT_LINK_SEARCH_BYTES);
+    link_after_key(&body[..head_end]).or_else(|| link_after_key(&body[tail_start..]))
+}
+
+/// The string after the last `"@odata.nextLink":` in `text`, when it has no escapes.
+fn link_after_key(text: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"@odata.nextLink\"";
+    let key = text.windows(KEY.len()).rposition(|window| window == KEY)?;
+    // A quote after a backslash is inside a string, not the start of a key.
+    if key > 0 && text[key - 1] == b'\\' {
+        return None;
+    }
+    let value = text[key + KEY.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start()
+        .strip_prefix(b"\"")?;
+    let link = &value[..value.iter().position(|&byte| byte == b'"')?];
+    if link.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(link).ok()
 }
 
 /// `-ResultSize N` as a client-side limit; `Unlimited` or absent means none.
@@ -391,6 +527,15 @@ impl From<reqwest::Error> for SendError {
     }
 }
 
+/// A successful answer, not parsed yet.
+struct Answer {
+    /// Which page it is (1-based).
+    page: u64,
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+/// A parsed answer.
 struct Fetched {
     page: Page,
     next_link: Option<Url>,
@@ -398,7 +543,7 @@ struct Fetched {
 
 impl<T: TokenSource> Request<'_, T> {
     /// Fetches one page, retrying as the module does.
-    async fn fetch(&self, url: Url, page: u64, rows_so_far: u64) -> Result<Fetched, InvokeError> {
+    async fn fetch(&self, url: Url, page: u64, rows_so_far: u64) -> Result<Answer, InvokeError> {
         let page_size = match self.limit {
             Some(limit) => limit
                 .saturating_sub(rows_so_far)
@@ -413,7 +558,7 @@ impl<T: TokenSource> Request<'_, T> {
             let shell = self.shell().and_then(Shell::id);
             let failure = match self.send(&url, &token, page_size).await {
                 Ok((status, _, body)) if status.is_success() => {
-                    return self.parse(page, status, body);
+                    return Ok(Answer { page, status, body });
                 }
                 Ok((StatusCode::BAD_REQUEST, _, body))
                     if shell.is_some() && !reopened && names_a_lost_shell(&body) =>
@@ -655,69 +800,85 @@ impl<T: TokenSource> Request<'_, T> {
         }
     }
 
-    fn parse(&self, page: u64, status: StatusCode, body: Vec<u8>) -> Result<Fetched, InvokeError> {
-        let malformed = |reason: String| InvokeError::Malformed {
-            cmdlet: self.cmdlet.name.clone(),
-            page,
-            reason,
-        };
-        // Only 204 No Content may be empty; an empty 200 is a broken answer, not zero rows.
-        if body.iter().all(u8::is_ascii_whitespace) {
-            if status != StatusCode::NO_CONTENT {
-                return Err(malformed(format!(
-                    "the answer is empty (HTTP {})",
-                    status.as_u16()
-                )));
-            }
-            return Ok(Fetched {
-                page: Page::default(),
-                next_link: None,
-            });
+    /// Parses an answer on a thread of tokio's blocking pool, so that the I/O thread goes on
+    /// meanwhile (with the next page).
+    fn parse_elsewhere(
+        &self,
+        answer: Answer,
+    ) -> impl Future<Output = Result<Fetched, InvokeError>> + use<T> {
+        let (cmdlet, exchange) = (self.cmdlet.name.clone(), self.target.exchange.clone());
+        let parsing = tokio::task::spawn_blocking(move || parse(&cmdlet, &exchange, answer));
+        async move {
+            parsing
+                .await
+                .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))
         }
-        let text = String::from_utf8(body).map_err(|_| malformed("it is not UTF-8".to_owned()))?;
-        // One pass over the page: each row stays where it is in the answer's text.
-        let envelope: Envelope<'_> =
-            serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-        let rows = envelope.value.as_ref().map(|rows| {
-            rows.iter()
-                .map(|row| {
-                    let start = row.get().as_ptr() as usize - text.as_ptr() as usize;
-                    start..start + row.get().len()
-                })
-                .collect::<Vec<_>>()
-        });
-        let next_link = envelope
-            .next_link
-            .as_deref()
-            .map(|link| next_url(&self.target.exchange, link))
-            .transpose()
-            .map_err(malformed)?;
-        let (warnings, errors) = (texts(envelope.warnings), texts(envelope.errors));
-        let (text, rows) = match rows {
-            Some(rows) => (text, rows),
-            // A single object (e.g. what New-Mailbox returns): the body minus its annotations.
-            None => {
-                let mut object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-                object
-                    .retain(|key, _| !key.starts_with("@odata.") && !key.starts_with("@adminapi."));
-                if object.is_empty() {
-                    (String::new(), Vec::new())
-                } else {
-                    let row = serde_json::Value::Object(object).to_string();
-                    let whole = 0..row.len();
-                    (row, vec![whole])
-                }
-            }
-        };
-        let page = Page {
-            text,
-            rows,
-            warnings,
-            errors,
-        };
-        Ok(Fetched { page, next_link })
     }
+}
+
+/// Parses an answer: its rows, where they are in its text, its next link and annotations.
+fn parse(cmdlet: &str, exchange: &Url, answer: Answer) -> Result<Fetched, InvokeError> {
+    let Answer { page, status, body } = answer;
+    let malformed = |reason: String| InvokeError::Malformed {
+        cmdlet: cmdlet.to_owned(),
+        page,
+        reason,
+    };
+    // Only 204 No Content may be empty; an empty 200 is a broken answer, not zero rows.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        if status != StatusCode::NO_CONTENT {
+            return Err(malformed(format!(
+                "the answer is empty (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        return Ok(Fetched {
+            page: Page::default(),
+            next_link: None,
+        });
+    }
+    let text = String::from_utf8(body).map_err(|_| malformed("it is not UTF-8".to_owned()))?;
+    // One pass over the page: each row stays where it is in the answer's text.
+    let envelope: Envelope<'_> =
+        serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+    let rows = envelope.value.as_ref().map(|rows| {
+        rows.iter()
+            .map(|row| {
+                let start = row.get().as_ptr() as usize - text.as_ptr() as usize;
+                start..start + row.get().len()
+            })
+            .collect::<Vec<_>>()
+    });
+    let next_link = envelope
+        .next_link
+        .as_deref()
+        .map(|link| next_url(exchange, link))
+        .transpose()
+        .map_err(malformed)?;
+    let (warnings, errors) = (texts(envelope.warnings), texts(envelope.errors));
+    let (text, rows) = match rows {
+        Some(rows) => (text, rows),
+        // A single object (e.g. what New-Mailbox returns): the body minus its annotations.
+        None => {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+            object.retain(|key, _| !key.starts_with("@odata.") && !key.starts_with("@adminapi."));
+            if object.is_empty() {
+                (String::new(), Vec::new())
+            } else {
+                let row = serde_json::Value::Object(object).to_string();
+                let whole = 0..row.len();
+                (row, vec![whole])
+            }
+        }
+    };
+    let page = Page {
+        text,
+        rows,
+        warnings,
+        errors,
+    };
+    Ok(Fetched { page, next_link })
 }
 
 /// The cmdlet's parameters for a log line, with values of secret-looking parameters hidden.

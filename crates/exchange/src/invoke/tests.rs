@@ -1,4 +1,5 @@
-//! Tests of the pure parts of InvokeCommand handling: errors, retry hints, limits, anchors.
+//! Tests of InvokeCommand handling: errors, retry hints, limits, anchors, and paging against
+//! fake Exchanges on loopback (broken, hostile, or answering by page).
 
 use reqwest::header::HeaderValue;
 
@@ -159,21 +160,31 @@ fn secret_looking_parameters_are_hidden_in_logs() {
     assert!(logged.contains(r#""Name":"x""#), "{logged}");
 }
 
-/// A broken Exchange on loopback (plain HTTP, which `next_url` allows for the connection's own
-/// host): it answers the n-th request with the n-th of `answers` (status, body), the last one
-/// again after that, and counts the requests. A body starting with `UNSIZED:` is sent without
-/// a length, ending when the connection closes.
-fn broken_exchange(
-    answers: Vec<(u16, String)>,
-) -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// The request targets (path and query) a fake Exchange was sent, in order.
+type Requests = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A fake Exchange on loopback (plain HTTP, which `next_url` allows for the connection's own
+/// host), one connection at a time: `answer` gets the request's number (from 0) and target and
+/// says what to answer (status, body). A body starting with `UNSIZED:` is sent without a
+/// length, ending when the connection closes.
+fn fake_exchange(
+    answer: impl Fn(usize, &str) -> (u16, String) + Send + 'static,
+) -> (Url, Requests) {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = count.clone();
+    let requests = Requests::default();
+    let seen = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let target = request_line
+                .split(' ')
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
             let mut length = 0;
             loop {
                 let mut line = String::new();
@@ -186,8 +197,12 @@ fn broken_exchange(
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
-            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let (status, body) = &answers[n.min(answers.len() - 1)];
+            let n = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(target.clone());
+                seen.len() - 1
+            };
+            let (status, body) = answer(n, &target);
             let stream = reader.get_mut();
             let _ = match body.strip_prefix("UNSIZED:") {
                 Some(body) => write!(
@@ -202,7 +217,24 @@ fn broken_exchange(
             };
         }
     });
-    (url, count)
+    (url, requests)
+}
+
+/// A broken Exchange that answers the n-th request with the n-th of `answers`, and the last one
+/// again after that, whatever was asked for.
+fn broken_exchange(answers: Vec<(u16, String)>) -> (Url, Requests) {
+    fake_exchange(move |n, _| answers[n.min(answers.len() - 1)].clone())
+}
+
+/// An Exchange that answers by request target: `pages` maps a target to its body; anything
+/// else gets a 404.
+fn exchange_of_pages(pages: Vec<(String, String)>) -> (Url, Requests) {
+    fake_exchange(move |_, target| {
+        pages
+            .iter()
+            .find(|(page, _)| page == target)
+            .map_or((404, String::new()), |(_, body)| (200, body.clone()))
+    })
 }
 
 struct FixedToken;
@@ -232,15 +264,21 @@ async fn run_against(exchange: Url) -> (Result<Summary, InvokeError>, u64) {
 }
 
 async fn run_target(target: Target) -> (Result<Summary, InvokeError>, u64) {
-    let mut rows = 0;
+    let (result, rows) = run_cmdlet(target, Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
+    (result, rows.len() as u64)
+}
+
+/// Runs `cmdlet`, keeping the rows handed over, in order.
+async fn run_cmdlet(target: Target, cmdlet: Cmdlet) -> (Result<Summary, InvokeError>, Vec<String>) {
+    let mut rows = Vec::new();
     let result = invoke(
         &reqwest::Client::new(),
         &target,
-        &Cmdlet::parse("Get-Mailbox", &[]).unwrap(),
+        &cmdlet,
         &FixedToken,
         RetryPolicy::default(),
         |page| {
-            rows += page.len() as u64;
+            rows.extend(page.rows().map(str::to_owned));
             Ok(())
         },
     )
@@ -265,7 +303,7 @@ async fn a_next_link_that_repeats_a_page_fails_instead_of_looping() {
     let error = result.unwrap_err().to_string();
     assert!(error.contains("names a page already fetched"), "{error}");
     assert_eq!(rows, 2, "the rows read before the loop are kept");
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(requests.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -293,7 +331,7 @@ async fn a_request_exo_cannot_build_fails_at_once_instead_of_being_retried() {
         !error.contains("gave up after") && error.contains("builder"),
         "{error}"
     );
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(requests.lock().unwrap().len(), 0);
 }
 
 #[tokio::test]
@@ -340,7 +378,7 @@ async fn next_links_that_differ_only_in_fragment_or_lead_to_endless_empty_pages_
     ]);
     let error = run_against(exchange).await.0.unwrap_err().to_string();
     assert!(error.contains("names a page already fetched"), "{error}");
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(requests.lock().unwrap().len(), 2);
 
     let empty_pages = (0..200)
         .map(|n| {
@@ -353,7 +391,7 @@ async fn next_links_that_differ_only_in_fragment_or_lead_to_endless_empty_pages_
     let (exchange, requests) = broken_exchange(empty_pages);
     let error = run_against(exchange).await.0.unwrap_err().to_string();
     assert!(error.contains("over 100 empty pages in a row"), "{error}");
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 101);
+    assert_eq!(requests.lock().unwrap().len(), 101);
 }
 
 #[tokio::test]
@@ -420,7 +458,7 @@ async fn a_refused_secret_that_comes_back_unchanged_is_not_sent_again() {
         error,
         "Get-Mailbox failed: Access is denied. The user name or password is incorrect. (HTTP 401, Unauthorized)"
     );
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(requests.lock().unwrap().len(), 1);
 }
 
 #[test]
@@ -429,4 +467,199 @@ fn only_a_plain_shell_id_from_the_server_is_kept() {
     for bad in ["", "a b", "x\r\nInjected: 1", &"a".repeat(65), "../x"] {
         assert!(!is_shell_id(bad), "{bad:?}");
     }
+}
+
+/// The target of the first page in these tests.
+const INVOKE: &str = "/adminapi/beta/contoso.onmicrosoft.com/InvokeCommand";
+
+/// `count` rows named after `page`.
+fn rows_of(page: usize, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|row| format!(r#"{{"Name":"p{page}r{row}"}}"#))
+        .collect()
+}
+
+/// The target of page `n` (1-based).
+fn page_target(n: usize) -> String {
+    if n == 1 {
+        INVOKE.to_owned()
+    } else {
+        format!("{INVOKE}?page={n}")
+    }
+}
+
+#[test]
+fn the_next_link_is_guessed_from_either_end_of_an_answer_without_reading_its_rows() {
+    let link = "https://x/adminapi/beta/t/InvokeCommand?page=2";
+    let rows = rows_of(1, 3).join(",");
+    // Before the rows, as the sandbox writes it.
+    let first = format!(r#"{{"@odata.context":"c","@odata.nextLink":"{link}","value":[{rows}]}}"#);
+    assert_eq!(likely_next_link(first.as_bytes()), Some(link));
+    // After them, before the warnings and with spaces, as Exchange writes it.
+    let after = format!(
+        r#"{{"value":[{rows}], "@odata.nextLink" : "{link}" ,"@adminapi.warnings":["w"]}}"#
+    );
+    assert_eq!(likely_next_link(after.as_bytes()), Some(link));
+    let far = format!(
+        r#"{{"value":[{rows}],"@odata.nextLink":"{link}","@adminapi.warnings":["{}"]}}"#,
+        "w".repeat(NEXT_LINK_SEARCH_BYTES)
+    );
+    for body in [
+        format!(r#"{{"value":[{rows}]}}"#),
+        // Inside a string, and a key that only ends with the annotation's name.
+        r#"{"value":[{"Note":"x\"@odata.nextLink\":\"https://x/evil"}]}"#.to_owned(),
+        r#"{"value":[{"x\"@odata.nextLink":"https://x/evil"}]}"#.to_owned(),
+        // Written with escapes, or cut short.
+        r#"{"value":[],"@odata.nextLink":"https:\/\/x\/p2"}"#.to_owned(),
+        r#"{"@odata.nextLink":"https://x/p2"#.to_owned(),
+        String::new(),
+        // Further from both ends than exo looks.
+        far,
+    ] {
+        assert_eq!(likely_next_link(body.as_bytes()), None, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn every_page_is_fetched_once_and_handed_over_in_order_wherever_its_next_link_is() {
+    for link_first in [true, false] {
+        let pages = (1..=3)
+            .map(|n| {
+                let rows = rows_of(n, 3).join(",");
+                let body = match (n < 3, link_first) {
+                    (false, _) => format!(r#"{{"value":[{rows}]}}"#),
+                    (true, true) => format!(
+                        r#"{{"@odata.nextLink":"{}","value":[{rows}]}}"#,
+                        page_target(n + 1)
+                    ),
+                    (true, false) => format!(
+                        r#"{{"value":[{rows}],"@odata.nextLink":"{}","@adminapi.warnings":[]}}"#,
+                        page_target(n + 1)
+                    ),
+                };
+                (page_target(n), body)
+            })
+            .collect();
+        let (exchange, requests) = exchange_of_pages(pages);
+        let (result, rows) =
+            run_cmdlet(target(exchange), Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
+        assert_eq!(result.unwrap(), Summary { rows: 9, pages: 3 });
+        let expected: Vec<String> = (1..=3).flat_map(|n| rows_of(n, 3)).collect();
+        assert_eq!(rows, expected);
+        assert_eq!(
+            *requests.lock().unwrap(),
+            [page_target(1), page_target(2), page_target(3)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_guessed_next_link_that_the_parsed_answer_contradicts_is_not_followed() {
+    // The answer's last bytes hold a decoy (in a warning); its own next link is further back
+    // than exo looks.
+    let first = format!(
+        r#"{{"value":[{}],"@odata.nextLink":"{}","@adminapi.warnings":["{}",{{"@odata.nextLink":"{INVOKE}?page=decoy"}}]}}"#,
+        rows_of(1, 2).join(","),
+        page_target(2),
+        "w".repeat(NEXT_LINK_SEARCH_BYTES),
+    );
+    let (exchange, requests) = exchange_of_pages(vec![
+        (page_target(1), first),
+        (
+            page_target(2),
+            format!(r#"{{"value":[{}]}}"#, rows_of(2, 2).join(",")),
+        ),
+        (
+            format!("{INVOKE}?page=decoy"),
+            r#"{"value":[{"Name":"decoy"}]}"#.to_owned(),
+        ),
+    ]);
+    let (result, rows) =
+        run_cmdlet(target(exchange), Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
+    assert_eq!(result.unwrap(), Summary { rows: 4, pages: 2 });
+    assert_eq!(rows, [rows_of(1, 2), rows_of(2, 2)].concat());
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.last(), Some(&page_target(2)), "{requests:?}");
+    assert!(requests.len() <= 3, "{requests:?}");
+}
+
+#[tokio::test]
+async fn a_page_is_handed_over_before_the_failure_of_the_page_after_it() {
+    // Page 2 is asked for while page 1 is parsed, and does not exist.
+    let (exchange, _) = exchange_of_pages(vec![(
+        page_target(1),
+        format!(
+            r#"{{"@odata.nextLink":"{}","value":[{}]}}"#,
+            page_target(2),
+            rows_of(1, 3).join(",")
+        ),
+    )]);
+    let (result, rows) =
+        run_cmdlet(target(exchange), Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
+    assert!(
+        matches!(result, Err(InvokeError::Exchange { status: 404, .. })),
+        "{result:?}"
+    );
+    assert_eq!(rows, rows_of(1, 3));
+}
+
+#[tokio::test]
+async fn a_malformed_answer_fails_even_when_the_page_after_it_was_asked_for() {
+    let (exchange, _) = exchange_of_pages(vec![
+        (
+            page_target(1),
+            format!(
+                r#"{{"@odata.nextLink":"{}","value":[{{"Name":"a"}},]}}"#,
+                page_target(2)
+            ),
+        ),
+        (
+            page_target(2),
+            format!(r#"{{"value":[{}]}}"#, rows_of(2, 1).join(",")),
+        ),
+    ]);
+    let (result, rows) =
+        run_cmdlet(target(exchange), Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
+    assert!(
+        matches!(result, Err(InvokeError::Malformed { page: 1, .. })),
+        "{result:?}"
+    );
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
+#[tokio::test]
+async fn nothing_is_asked_for_ahead_with_a_result_size_or_for_a_cmdlet_that_changes_things() {
+    let linked = |rows: String| {
+        vec![
+            (
+                page_target(1),
+                format!(
+                    r#"{{"@odata.nextLink":"{}","value":[{rows}]}}"#,
+                    page_target(2)
+                ),
+            ),
+            (
+                page_target(2),
+                format!(r#"{{"value":[{}]}}"#, rows_of(2, 1).join(",")),
+            ),
+        ]
+    };
+    // -ResultSize 3, and page 1 has 3 rows: page 2 is not wanted.
+    let (exchange, requests) = exchange_of_pages(linked(rows_of(1, 3).join(",")));
+    let limited =
+        Cmdlet::parse("Get-Mailbox", &["-ResultSize".to_owned(), "3".to_owned()]).unwrap();
+    let (result, rows) = run_cmdlet(target(exchange), limited).await;
+    assert_eq!(result.unwrap(), Summary { rows: 3, pages: 1 });
+    assert_eq!(rows.len(), 3);
+    assert_eq!(*requests.lock().unwrap(), [page_target(1)]);
+    // A cmdlet that changes things, whose answer is broken: only what it links to after
+    // parsing would be asked for, and it does not parse.
+    let (exchange, requests) = exchange_of_pages(linked(r#"{"Name":"a"},"#.to_owned()));
+    let changing = Cmdlet::parse("Set-Mailbox", &["-Identity".to_owned(), "a".to_owned()]).unwrap();
+    let (result, _) = run_cmdlet(target(exchange), changing).await;
+    assert!(
+        matches!(result, Err(InvokeError::Malformed { .. })),
+        "{result:?}"
+    );
+    assert_eq!(*requests.lock().unwrap(), [page_target(1)]);
 }
