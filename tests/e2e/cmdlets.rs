@@ -661,6 +661,7 @@ fn ctrl_c_stops_a_listing_whose_reader_does_not_read() {
     let (_sb, mut exo) = long_listing();
     // Held, never read: exo fills the pipe and its queue, and waits.
     let _stdout = exo.stdout.take().unwrap();
+    support::wait_for_a_full_pipe(&exo);
     let (code, stderr) = support::interrupt(exo);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("exo: interrupted"), "{stderr}");

@@ -520,7 +520,8 @@ pub fn answer_prompts(mut child: std::process::Child, prompts: &[(&str, &str)]) 
 }
 
 /// Presses Ctrl-C (SIGINT, as a terminal sends it) in `child` once it has run for 1.5 s; it
-/// must end within 3 s. Returns its exit code and stderr.
+/// must end within 3 s (else it is killed and the test fails). Returns its exit code and
+/// stderr.
 pub fn interrupt(mut child: std::process::Child) -> (Option<i32>, String) {
     use std::io::Read as _;
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -530,7 +531,17 @@ pub fn interrupt(mut child: std::process::Child) -> (Option<i32>, String) {
         unsafe { libc::kill(i32::try_from(child.id()).expect("a pid"), libc::SIGINT) },
         0
     );
-    let status = child.wait().expect("wait for exo");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for exo") {
+            break status;
+        }
+        if sent.elapsed() > std::time::Duration::from_secs(3) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("exo went on for 3 s after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     let mut stderr = String::new();
     child
         .stderr
@@ -538,12 +549,31 @@ pub fn interrupt(mut child: std::process::Child) -> (Option<i32>, String) {
         .expect("piped stderr")
         .read_to_string(&mut stderr)
         .expect("read stderr");
-    assert!(
-        sent.elapsed() < std::time::Duration::from_secs(3),
-        "took {:?}",
-        sent.elapsed()
-    );
     (status.code(), stderr)
+}
+
+/// Waits (up to 20 s) until one of `child`'s threads is blocked writing to a full pipe.
+pub fn wait_for_a_full_pipe(child: &std::process::Child) {
+    let tasks = PathBuf::from(format!("/proc/{}/task", child.id()));
+    let started = std::time::Instant::now();
+    loop {
+        let blocked = std::fs::read_dir(&tasks)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|task| {
+                std::fs::read_to_string(task.path().join("wchan"))
+                    .is_ok_and(|wchan| wchan.contains("pipe_write"))
+            });
+        if blocked {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "exo never filled the pipe"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Makes a named pipe at `path` (`mkfifo`): a secret file that can be read only once.

@@ -3,9 +3,11 @@
 //! most [`DEPTH`] buffers wait, so memory stays bounded. An error the thread meets (a full
 //! disk, a reader that went away) comes back, with its kind, at the next write or flush, and
 //! from [`BackgroundWriter::finish`]. While the queue is full (the reader is slower than exo),
-//! a write waits and goes on the moment the thread takes a buffer; it gives up with
-//! [`io::ErrorKind::Interrupted`] within [`INTERRUPT_CHECK`] of the user pressing Ctrl-C
-//! ([`crate::output::interrupted`]): the rest of exo may not be able to notice then.
+//! a write waits and goes on the moment the thread takes a buffer. Once the user presses Ctrl-C
+//! ([`crate::output::interrupted`]), the next write that hands a buffer over (or a waiting one,
+//! within [`INTERRUPT_CHECK`]) fails, and so does every write after it: the rest of exo may not
+//! be able to notice Ctrl-C while it waits here. (Not with [`io::ErrorKind::Interrupted`], which
+//! `write_all` would retry.)
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,6 +34,11 @@ pub struct BackgroundWriter {
     sender: Option<Sender<Vec<u8>>>,
     thread: Option<JoinHandle<()>>,
     failure: Failure,
+    /// Whether the user pressed Ctrl-C ([`crate::output::interrupted`]; a test's own flag in
+    /// tests).
+    interrupted: fn() -> bool,
+    /// Ctrl-C was seen: every write fails.
+    stopped: bool,
 }
 
 impl BackgroundWriter {
@@ -46,6 +53,8 @@ impl BackgroundWriter {
             sender: Some(sender),
             thread: Some(thread),
             failure,
+            interrupted: crate::output::interrupted,
+            stopped: false,
         }
     }
 
@@ -76,14 +85,15 @@ impl BackgroundWriter {
             return Err(io::Error::other("the output was closed"));
         };
         loop {
+            // Looked at before each try too: a reader slower than exo but steady takes a buffer
+            // within every timeout, and a whole page would be written at its pace.
+            if (self.interrupted)() {
+                self.stopped = true;
+                return Err(stopped());
+            }
             match sender.send_timeout(full, INTERRUPT_CHECK) {
                 Ok(()) => return Ok(()),
-                Err(SendTimeoutError::Timeout(back)) => {
-                    if crate::output::interrupted() {
-                        return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
-                    }
-                    full = back;
-                }
+                Err(SendTimeoutError::Timeout(back)) => full = back,
                 // The thread is gone: it says why, or it panicked.
                 Err(SendTimeoutError::Disconnected(_)) => {
                     return self
@@ -112,6 +122,9 @@ impl BackgroundWriter {
 
 impl Write for BackgroundWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.stopped {
+            return Err(stopped());
+        }
         self.buffer.extend_from_slice(bytes);
         if self.buffer.len() >= CHUNK {
             self.hand_over()?;
@@ -129,6 +142,11 @@ impl Drop for BackgroundWriter {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// What every write says once the user pressed Ctrl-C.
+fn stopped() -> io::Error {
+    io::Error::other("interrupted")
 }
 
 /// The thread: writes each buffer, and after a failure only drains the channel, so that the
@@ -224,6 +242,36 @@ mod tests {
         let started = std::time::Instant::now();
         out.abandon();
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn ctrl_c_stops_a_write_even_while_a_slow_reader_keeps_taking_buffers() {
+        static PRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        /// A reader that takes each buffer well within the time a full queue waits.
+        struct Steady;
+        impl Write for Steady {
+            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = BackgroundWriter::spawn(|| Steady);
+        out.interrupted = || PRESSED.load(std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..DEPTH * 2 {
+            out.write_all(&[b'x'; CHUNK]).unwrap();
+        }
+        PRESSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        let error = out.write_all(&[b'x'; CHUNK]).unwrap_err();
+        assert_eq!(error.to_string(), "interrupted");
+        assert_eq!(
+            out.write(b"x").unwrap_err().to_string(),
+            "interrupted",
+            "every later write fails too"
+        );
+        out.abandon();
     }
 
     #[test]
