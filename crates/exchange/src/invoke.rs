@@ -8,10 +8,11 @@
 //! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
 //!   asks for at most what is still missing. The next page is fetched while the current one is
 //!   handed to the caller, so output overlaps the network; at most two pages are in memory.
-//!   For a cmdlet that only reads, with no `-ResultSize`, the next page is asked for as soon as
-//!   an answer arrives, when its text gives the link away near either end (the sandbox writes
-//!   it before `value`, Exchange after), while the answer is parsed on a blocking thread; the
-//!   parsed answer decides, and a guess it contradicts is dropped unread.
+//!   For a cmdlet that only reads, with no `-ResultSize`, on InvokeCommand, after a page with
+//!   rows, the next page is asked for as soon as an answer arrives when its text gives the link
+//!   away near either end (the sandbox writes it before `value`, Exchange after), while the
+//!   answer is parsed on a blocking thread. The parsed answer decides: a guess it contradicts
+//!   (a request on the same host that it never named) is dropped, its answer unused.
 //!   A next link that names a page already fetched fails the listing (it would never end), and
 //!   so do an empty answer other than 204 No Content and a page over `max_page_bytes` (it is
 //!   not read further).
@@ -302,8 +303,12 @@ pub async fn invoke(
         empty_in_a_row: 0,
     };
     // Asking for a page before the one that links to it is parsed is safe only for a cmdlet
-    // that merely reads, and only worth it when every page is wanted whole.
-    let may_prefetch = request.limit.is_none() && cmdlet.is_idempotent();
+    // that merely reads, and only worth it when every page is wanted whole. Not on the legacy
+    // route: a request there may open a shell, and a refused password counts towards locking
+    // the account.
+    let may_prefetch = request.limit.is_none()
+        && cmdlet.is_idempotent()
+        && matches!(target.route, Route::InvokeCommand { .. });
     let mut answer = request.fetch(url, 1, 0).await?;
     loop {
         let likely = may_prefetch
@@ -806,12 +811,24 @@ impl<T: TokenSource> Request<'_, T> {
         &self,
         answer: Answer,
     ) -> impl Future<Output = Result<Fetched, InvokeError>> + use<T> {
-        let (cmdlet, exchange) = (self.cmdlet.name.clone(), self.target.exchange.clone());
-        let parsing = tokio::task::spawn_blocking(move || parse(&cmdlet, &exchange, answer));
+        let (cmdlet, page) = (self.cmdlet.name.clone(), answer.page);
+        let parsing = {
+            let (cmdlet, exchange) = (cmdlet.clone(), self.target.exchange.clone());
+            tokio::task::spawn_blocking(move || parse(&cmdlet, &exchange, answer))
+        };
         async move {
-            parsing
-                .await
-                .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))
+            match parsing.await {
+                Ok(parsed) => parsed,
+                Err(failed) => match failed.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Only when the runtime shuts down.
+                    Err(_) => Err(InvokeError::Network {
+                        cmdlet,
+                        page,
+                        message: "stopped while the answer was parsed".to_owned(),
+                    }),
+                },
+            }
         }
     }
 }

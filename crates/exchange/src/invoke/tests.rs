@@ -160,8 +160,33 @@ fn secret_looking_parameters_are_hidden_in_logs() {
     assert!(logged.contains(r#""Name":"x""#), "{logged}");
 }
 
-/// The request targets (path and query) a fake Exchange was sent, in order.
-type Requests = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+/// The requests a fake Exchange was sent.
+struct Requests {
+    url: Url,
+    /// Their targets (path and query), in order.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Requests {
+    /// Every request sent so far, once the server has taken all of them: it takes connections
+    /// one at a time, in order, so when a last request of the test's own is answered, any
+    /// request exo made before (even one it gave up on) has been taken.
+    fn settled(&self) -> Vec<String> {
+        use std::io::{Read as _, Write as _};
+        let address = (
+            self.url.host_str().unwrap(),
+            self.url.port_or_known_default().unwrap(),
+        );
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .write_all(b"GET /settled HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        let _ = stream.read_to_end(&mut Vec::new());
+        let mut log = self.log.lock().unwrap().clone();
+        assert_eq!(log.pop().as_deref(), Some("/settled"));
+        log
+    }
+}
 
 /// A fake Exchange on loopback (plain HTTP, which `next_url` allows for the connection's own
 /// host), one connection at a time: `answer` gets the request's number (from 0) and target and
@@ -173,8 +198,11 @@ fn fake_exchange(
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-    let requests = Requests::default();
-    let seen = requests.clone();
+    let requests = Requests {
+        url: url.clone(),
+        log: std::sync::Arc::default(),
+    };
+    let seen = requests.log.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream);
@@ -303,7 +331,7 @@ async fn a_next_link_that_repeats_a_page_fails_instead_of_looping() {
     let error = result.unwrap_err().to_string();
     assert!(error.contains("names a page already fetched"), "{error}");
     assert_eq!(rows, 2, "the rows read before the loop are kept");
-    assert_eq!(requests.lock().unwrap().len(), 2);
+    assert_eq!(requests.settled().len(), 2);
 }
 
 #[tokio::test]
@@ -331,7 +359,7 @@ async fn a_request_exo_cannot_build_fails_at_once_instead_of_being_retried() {
         !error.contains("gave up after") && error.contains("builder"),
         "{error}"
     );
-    assert_eq!(requests.lock().unwrap().len(), 0);
+    assert_eq!(requests.settled().len(), 0);
 }
 
 #[tokio::test]
@@ -378,7 +406,7 @@ async fn next_links_that_differ_only_in_fragment_or_lead_to_endless_empty_pages_
     ]);
     let error = run_against(exchange).await.0.unwrap_err().to_string();
     assert!(error.contains("names a page already fetched"), "{error}");
-    assert_eq!(requests.lock().unwrap().len(), 2);
+    assert_eq!(requests.settled().len(), 2);
 
     let empty_pages = (0..200)
         .map(|n| {
@@ -391,7 +419,7 @@ async fn next_links_that_differ_only_in_fragment_or_lead_to_endless_empty_pages_
     let (exchange, requests) = broken_exchange(empty_pages);
     let error = run_against(exchange).await.0.unwrap_err().to_string();
     assert!(error.contains("over 100 empty pages in a row"), "{error}");
-    assert_eq!(requests.lock().unwrap().len(), 101);
+    assert_eq!(requests.settled().len(), 101);
 }
 
 #[tokio::test]
@@ -458,7 +486,7 @@ async fn a_refused_secret_that_comes_back_unchanged_is_not_sent_again() {
         error,
         "Get-Mailbox failed: Access is denied. The user name or password is incorrect. (HTTP 401, Unauthorized)"
     );
-    assert_eq!(requests.lock().unwrap().len(), 1);
+    assert_eq!(requests.settled().len(), 1);
 }
 
 #[test]
@@ -547,7 +575,7 @@ async fn every_page_is_fetched_once_and_handed_over_in_order_wherever_its_next_l
         let expected: Vec<String> = (1..=3).flat_map(|n| rows_of(n, 3)).collect();
         assert_eq!(rows, expected);
         assert_eq!(
-            *requests.lock().unwrap(),
+            requests.settled(),
             [page_target(1), page_target(2), page_target(3)]
         );
     }
@@ -578,20 +606,21 @@ async fn a_guessed_next_link_that_the_parsed_answer_contradicts_is_not_followed(
         run_cmdlet(target(exchange), Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
     assert_eq!(result.unwrap(), Summary { rows: 4, pages: 2 });
     assert_eq!(rows, [rows_of(1, 2), rows_of(2, 2)].concat());
-    let requests = requests.lock().unwrap();
+    let requests = requests.settled();
     assert_eq!(requests.last(), Some(&page_target(2)), "{requests:?}");
     assert!(requests.len() <= 3, "{requests:?}");
 }
 
 #[tokio::test]
 async fn a_page_is_handed_over_before_the_failure_of_the_page_after_it() {
-    // Page 2 is asked for while page 1 is parsed, and does not exist.
+    // Page 2 is asked for while page 1 is parsed (long enough for the 404 to come back first),
+    // and does not exist.
     let (exchange, _) = exchange_of_pages(vec![(
         page_target(1),
         format!(
             r#"{{"@odata.nextLink":"{}","value":[{}]}}"#,
             page_target(2),
-            rows_of(1, 3).join(",")
+            rows_of(1, 30_000).join(",")
         ),
     )]);
     let (result, rows) =
@@ -600,7 +629,7 @@ async fn a_page_is_handed_over_before_the_failure_of_the_page_after_it() {
         matches!(result, Err(InvokeError::Exchange { status: 404, .. })),
         "{result:?}"
     );
-    assert_eq!(rows, rows_of(1, 3));
+    assert_eq!(rows, rows_of(1, 30_000));
 }
 
 #[tokio::test]
@@ -651,7 +680,7 @@ async fn nothing_is_asked_for_ahead_with_a_result_size_or_for_a_cmdlet_that_chan
     let (result, rows) = run_cmdlet(target(exchange), limited).await;
     assert_eq!(result.unwrap(), Summary { rows: 3, pages: 1 });
     assert_eq!(rows.len(), 3);
-    assert_eq!(*requests.lock().unwrap(), [page_target(1)]);
+    assert_eq!(requests.settled(), [page_target(1)]);
     // A cmdlet that changes things, whose answer is broken: only what it links to after
     // parsing would be asked for, and it does not parse.
     let (exchange, requests) = exchange_of_pages(linked(r#"{"Name":"a"},"#.to_owned()));
@@ -661,5 +690,59 @@ async fn nothing_is_asked_for_ahead_with_a_result_size_or_for_a_cmdlet_that_chan
         matches!(result, Err(InvokeError::Malformed { .. })),
         "{result:?}"
     );
-    assert_eq!(*requests.lock().unwrap(), [page_target(1)]);
+    assert_eq!(requests.settled(), [page_target(1)]);
+}
+
+#[tokio::test]
+async fn the_next_page_is_asked_for_before_the_current_one_is_handed_over() {
+    for link_first in [true, false] {
+        let rows = rows_of(1, 20_000).join(",");
+        let first = if link_first {
+            format!(
+                r#"{{"@odata.nextLink":"{}","value":[{rows}]}}"#,
+                page_target(2)
+            )
+        } else {
+            format!(
+                r#"{{"value":[{rows}],"@odata.nextLink":"{}"}}"#,
+                page_target(2)
+            )
+        };
+        let (asked, asked_for_page_2) = std::sync::mpsc::channel();
+        let (exchange, _) = fake_exchange(move |_, target| {
+            if target == page_target(2) {
+                let _ = asked.send(());
+                (200, r#"{"value":[]}"#.to_owned())
+            } else {
+                (200, first.clone())
+            }
+        });
+        let mut pages = 0;
+        let result = invoke(
+            &reqwest::Client::new(),
+            &target(exchange),
+            &Cmdlet::parse("Get-Mailbox", &[]).unwrap(),
+            &FixedToken,
+            RetryPolicy::default(),
+            |_| {
+                pages += 1;
+                if pages == 1 {
+                    // Without the request on its way already, this would wait for good: page 2
+                    // would be asked for only after page 1 is handed over.
+                    asked_for_page_2
+                        .recv_timeout(Duration::from_secs(10))
+                        .expect("page 2 asked for while page 1 was parsed");
+                }
+                Ok(())
+            },
+        )
+        .await;
+        assert_eq!(
+            result.unwrap(),
+            Summary {
+                rows: 20_000,
+                pages: 2
+            }
+        );
+    }
 }
