@@ -168,7 +168,8 @@ impl<W: Write> Renderer<W> {
                 ),
             }
         } else {
-            writeln!(self.out, "{row}")
+            self.out.write_all(row.as_bytes())?;
+            self.out.write_all(b"\n")
         }
     }
 

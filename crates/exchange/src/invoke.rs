@@ -728,11 +728,11 @@ impl<T: TokenSource> Request<'_, T> {
         let mut body = Vec::new();
         if status.is_success() {
             let limit = self.target.max_page_bytes;
-            if response
-                .content_length()
-                .is_some_and(|length| length > limit)
-            {
-                return Err(SendError::TooLarge);
+            match response.content_length() {
+                Some(length) if length > limit => return Err(SendError::TooLarge),
+                // Room for the whole answer at once, rather than growing (and copying) it.
+                Some(length) => body.reserve_exact(length as usize),
+                None => {}
             }
             while let Some(chunk) = self.next_chunk(&mut response).await? {
                 if (body.len() + chunk.len()) as u64 > limit {
