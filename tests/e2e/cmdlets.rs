@@ -622,13 +622,13 @@ fn a_long_listing_shows_its_progress_on_the_terminal_while_rows_go_to_a_file() {
 }
 
 /// A sandbox with 3,000 more mailboxes (over 4 MB of rows: more than a pipe and exo's output
-/// queue hold), and `exo Get-Mailbox -ResultSize Unlimited` started on it.
-fn long_listing() -> (SandboxEnv, std::process::Child) {
+/// queue hold), and `exo Get-Mailbox -ResultSize <result_size>` started on it.
+fn listing(result_size: &str) -> (SandboxEnv, std::process::Child) {
     let sb = SandboxEnv::start(|config| config.extra_mailboxes = 3000);
     sb.connect();
     let exo = sb
         .exo()
-        .args(["Get-Mailbox", "-ResultSize", "Unlimited"])
+        .args(["Get-Mailbox", "-ResultSize", result_size])
         .spawn();
     (sb, exo)
 }
@@ -636,7 +636,7 @@ fn long_listing() -> (SandboxEnv, std::process::Child) {
 #[test]
 fn a_reader_that_goes_away_ends_the_listing_quietly() {
     use std::io::{BufRead as _, Read as _};
-    let (_sb, mut exo) = long_listing();
+    let (_sb, mut exo) = listing("Unlimited");
     let mut first = String::new();
     std::io::BufReader::new(exo.stdout.take().unwrap())
         .read_line(&mut first)
@@ -658,13 +658,18 @@ fn a_reader_that_goes_away_ends_the_listing_quietly() {
 
 #[test]
 fn ctrl_c_stops_a_listing_whose_reader_does_not_read() {
-    let (_sb, mut exo) = long_listing();
-    // Held, never read: exo fills the pipe and its queue, and waits.
-    let _stdout = exo.stdout.take().unwrap();
-    support::wait_for_a_full_pipe(&exo);
-    let (code, stderr) = support::interrupt(exo);
-    assert_eq!(code, Some(130), "{stderr}");
-    assert!(stderr.contains("exo: interrupted"), "{stderr}");
+    // All the rows: exo waits for room in its output queue. 150 rows (about 230 KB) fit the
+    // pipe and the queue: no write waits, only the end does, for the output thread.
+    for result_size in ["Unlimited", "150"] {
+        let (_sb, mut exo) = listing(result_size);
+        // Held, never read.
+        let _stdout = exo.stdout.take().unwrap();
+        support::wait_for_a_full_pipe(&exo);
+        let (code, stderr) = support::interrupt(exo);
+        assert_eq!(code, Some(130), "{result_size}: {stderr}");
+        assert!(stderr.contains("exo: interrupted"), "{stderr}");
+        assert!(!stderr.contains("cannot write"), "{stderr}");
+    }
 }
 
 #[test]

@@ -193,14 +193,23 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
         }
     };
     lock(&progress).finish();
-    if crate::output::interrupted() {
-        // Ctrl-C while the output waited for its reader: the runtime could not see it then.
+    // Ctrl-C while the output waited for its reader (the runtime could not see it then), or
+    // while the last rows are written.
+    let flushed = if crate::output::interrupted() {
         abandon(renderer);
-        crate::output::tell(format_args!("exo: interrupted"));
-        return Ok(ExitCode::from(130));
+        None
+    } else {
+        Some(finish(renderer))
+    };
+    match flushed {
+        Some(flushed) if !crate::output::interrupted() => {
+            Ok(report(&results, flushed, options.all_connections))
+        }
+        _ => {
+            crate::output::tell(format_args!("exo: interrupted"));
+            Ok(ExitCode::from(130))
+        }
     }
-    let flushed = finish(renderer);
-    Ok(report(&results, flushed, options.all_connections))
 }
 
 /// Hands over what was written so far, without waiting for a reader that may not be reading

@@ -4,17 +4,19 @@
 //! disk, a reader that went away) comes back, with its kind, at the next write or flush, and
 //! from [`BackgroundWriter::finish`]. While the queue is full (the reader is slower than exo),
 //! a write waits and goes on the moment the thread takes a buffer. Once the user presses Ctrl-C
-//! ([`crate::output::interrupted`]), the next write that hands a buffer over (or a waiting one,
-//! within [`INTERRUPT_CHECK`]) fails, and so does every write after it: the rest of exo may not
-//! be able to notice Ctrl-C while it waits here. (Not with [`io::ErrorKind::Interrupted`], which
-//! `write_all` would retry.)
+//! ([`crate::output::interrupted`]), the next write that hands a buffer over (or one waiting
+//! for room, or [`BackgroundWriter::finish`] waiting for the thread, within
+//! [`INTERRUPT_CHECK`]) fails, and so does every write after it: the rest of exo may not be
+//! able to notice Ctrl-C while it waits here. (Not with [`io::ErrorKind::Interrupted`], which
+//! `write_all` would retry.) A buffer is handed over only where a line ends, so what was
+//! written when Ctrl-C stopped it ends with a whole line.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded};
 
 /// The size of a buffer handed over.
 const CHUNK: usize = 64 * 1024;
@@ -33,6 +35,8 @@ pub struct BackgroundWriter {
     buffer: Vec<u8>,
     sender: Option<Sender<Vec<u8>>>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the thread ends.
+    done: Receiver<()>,
     failure: Failure,
     /// Whether the user pressed Ctrl-C ([`crate::output::interrupted`]; a test's own flag in
     /// tests).
@@ -47,11 +51,16 @@ impl BackgroundWriter {
         let (sender, receiver) = bounded(DEPTH);
         let failure = Failure::default();
         let failed = failure.clone();
-        let thread = std::thread::spawn(move || write_all(open(), &receiver, &failed));
+        let (ending, done) = bounded::<()>(0);
+        let thread = std::thread::spawn(move || {
+            let _ending = ending;
+            write_all(open(), &receiver, &failed);
+        });
         Self {
             buffer: Vec::with_capacity(CHUNK),
             sender: Some(sender),
             thread: Some(thread),
+            done,
             failure,
             interrupted: crate::output::interrupted,
             stopped: false,
@@ -62,6 +71,9 @@ impl BackgroundWriter {
     pub fn finish(mut self) -> io::Result<()> {
         self.hand_over()?;
         self.stop();
+        if self.stopped {
+            return Err(stopped());
+        }
         self.failed()
     }
 
@@ -112,8 +124,19 @@ impl BackgroundWriter {
         }
     }
 
+    /// Waits for the thread to write what it was handed, unless the user presses Ctrl-C.
     fn stop(&mut self) {
         drop(self.sender.take());
+        if self.thread.is_none() {
+            return;
+        }
+        while let Err(RecvTimeoutError::Timeout) = self.done.recv_timeout(INTERRUPT_CHECK) {
+            if (self.interrupted)() {
+                self.stopped = true;
+                drop(self.thread.take());
+                return;
+            }
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -126,7 +149,7 @@ impl Write for BackgroundWriter {
             return Err(stopped());
         }
         self.buffer.extend_from_slice(bytes);
-        if self.buffer.len() >= CHUNK {
+        if self.buffer.len() >= CHUNK && self.buffer.ends_with(b"\n") {
             self.hand_over()?;
         }
         Ok(bytes.len())
@@ -138,7 +161,8 @@ impl Write for BackgroundWriter {
 }
 
 impl Drop for BackgroundWriter {
-    /// Waits for what was handed over; errors are [`Self::finish`]'s to report.
+    /// Waits for what was handed over (unless the user presses Ctrl-C); errors are
+    /// [`Self::finish`]'s to report.
     fn drop(&mut self) {
         self.stop();
     }
@@ -215,22 +239,32 @@ mod tests {
         assert_eq!(*taken.lock().unwrap(), expected);
     }
 
-    #[test]
-    fn abandoning_never_waits_for_a_reader_that_does_not_read() {
-        /// A sink that never returns, like a pipe nobody reads.
-        struct Stuck;
-        impl Write for Stuck {
-            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+    /// A line of `length` bytes, its newline included.
+    fn line(length: usize) -> Vec<u8> {
+        let mut line = vec![b'x'; length - 1];
+        line.push(b'\n');
+        line
+    }
+
+    /// A sink that never returns, like a pipe nobody reads.
+    struct Stuck;
+
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            loop {
                 std::thread::park();
-                Ok(0)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
             }
         }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn abandoning_never_waits_for_a_reader_that_does_not_read() {
         let mut out = BackgroundWriter::spawn(|| Stuck);
         for _ in 0..DEPTH + 2 {
-            let _ = out.write_all(&[b'x'; CHUNK]);
+            let _ = out.write_all(&line(CHUNK));
             if out
                 .sender
                 .as_ref()
@@ -261,10 +295,10 @@ mod tests {
         let mut out = BackgroundWriter::spawn(|| Steady);
         out.interrupted = || PRESSED.load(std::sync::atomic::Ordering::Relaxed);
         for _ in 0..DEPTH * 2 {
-            out.write_all(&[b'x'; CHUNK]).unwrap();
+            out.write_all(&line(CHUNK)).unwrap();
         }
         PRESSED.store(true, std::sync::atomic::Ordering::Relaxed);
-        let error = out.write_all(&[b'x'; CHUNK]).unwrap_err();
+        let error = out.write_all(&line(CHUNK)).unwrap_err();
         assert_eq!(error.to_string(), "interrupted");
         assert_eq!(
             out.write(b"x").unwrap_err().to_string(),
@@ -275,10 +309,50 @@ mod tests {
     }
 
     #[test]
+    fn ctrl_c_stops_waiting_for_a_reader_that_does_not_read_at_the_end() {
+        static PRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let mut out = BackgroundWriter::spawn(|| Stuck);
+        out.interrupted = || PRESSED.load(std::sync::atomic::Ordering::Relaxed);
+        // Little enough to fit the queue: no write ever waits, only the end does.
+        out.write_all(&line(100)).unwrap();
+        out.flush().unwrap();
+        PRESSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(out.finish().unwrap_err().to_string(), "interrupted");
+    }
+
+    #[test]
+    fn what_ctrl_c_cuts_short_ends_with_a_whole_line() {
+        static PRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let (mut out, taken) = writer(usize::MAX);
+        out.interrupted = || PRESSED.load(std::sync::atomic::Ordering::Relaxed);
+        let mut expected = Vec::new();
+        // Lines that do not fit a buffer evenly, written in two pieces as rows are.
+        for i in 0..2_000 {
+            if i == 1_000 {
+                PRESSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            let row = vec![b'r'; 1_000 + i % 77];
+            if out
+                .write_all(&row)
+                .and_then(|()| out.write_all(b"\n"))
+                .is_err()
+            {
+                break;
+            }
+            expected.extend_from_slice(&row);
+            expected.push(b'\n');
+        }
+        drop(out);
+        let taken = taken.lock().unwrap();
+        assert!(!taken.is_empty() && taken.ends_with(b"\n"));
+        assert!(expected.starts_with(&taken), "only whole lines, in order");
+    }
+
+    #[test]
     fn a_reader_that_goes_away_is_reported_with_its_kind_and_nothing_hangs() {
         let (mut out, _) = writer(100_000);
         let error = (0..1_000_000)
-            .find_map(|_| out.write_all(&[b'x'; 1000]).err())
+            .find_map(|_| out.write_all(&line(1000)).err())
             .expect("the closed pipe is reported");
         assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
         assert_eq!(out.finish().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
