@@ -513,6 +513,9 @@ const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 100;
 /// When to say that exo is still waiting for an answer: after this, then every 30 s.
 const FIRST_WAITING_NOTICE: Duration = Duration::from_secs(5);
 
+/// The most room set aside for an answer before its bytes arrive.
+const MAX_RESERVED_BYTES: u64 = 16 << 20;
+
 /// The most of an error answer that is read.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 
@@ -730,8 +733,9 @@ impl<T: TokenSource> Request<'_, T> {
             let limit = self.target.max_page_bytes;
             match response.content_length() {
                 Some(length) if length > limit => return Err(SendError::TooLarge),
-                // Room for the whole answer at once, rather than growing (and copying) it.
-                Some(length) => body.reserve_exact(length as usize),
+                // Room for the whole answer at once, rather than growing (and copying) it;
+                // within reason, on the server's word.
+                Some(length) => body.reserve_exact(length.min(MAX_RESERVED_BYTES) as usize),
                 None => {}
             }
             while let Some(chunk) = self.next_chunk(&mut response).await? {

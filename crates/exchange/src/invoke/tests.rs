@@ -170,18 +170,24 @@ struct Requests {
 impl Requests {
     /// Every request sent so far, once the server has taken all of them: it takes connections
     /// one at a time, in order, so when a last request of the test's own is answered, any
-    /// request exo made before (even one it gave up on) has been taken.
-    fn settled(&self) -> Vec<String> {
-        use std::io::{Read as _, Write as _};
+    /// request exo made before (even one it gave up on) has been taken. Asynchronous, so that
+    /// the runtime can close a connection exo dropped.
+    async fn settled(&self) -> Vec<String> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let address = (
-            self.url.host_str().unwrap(),
+            self.url.host_str().unwrap().to_owned(),
             self.url.port_or_known_default().unwrap(),
         );
-        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         stream
             .write_all(b"GET /settled HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+            .await
             .unwrap();
-        let _ = stream.read_to_end(&mut Vec::new());
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("the fake Exchange answers within 10 s")
+            .unwrap();
         let mut log = self.log.lock().unwrap().clone();
         assert_eq!(log.pop().as_deref(), Some("/settled"));
         log
@@ -205,6 +211,8 @@ fn fake_exchange(
     let seen = requests.log.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            // A connection exo opened and then dropped is not waited on for good.
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             let mut reader = BufReader::new(stream);
             let mut request_line = String::new();
             let _ = reader.read_line(&mut request_line);
@@ -287,6 +295,14 @@ fn target(exchange: Url) -> Target {
     }
 }
 
+/// A target that takes pages of up to 8 MiB: long enough to parse for a few milliseconds.
+fn roomy_target(exchange: Url) -> Target {
+    Target {
+        max_page_bytes: 8 << 20,
+        ..target(exchange)
+    }
+}
+
 async fn run_against(exchange: Url) -> (Result<Summary, InvokeError>, u64) {
     run_target(target(exchange)).await
 }
@@ -331,7 +347,7 @@ async fn a_next_link_that_repeats_a_page_fails_instead_of_looping() {
     let error = result.unwrap_err().to_string();
     assert!(error.contains("names a page already fetched"), "{error}");
     assert_eq!(rows, 2, "the rows read before the loop are kept");
-    assert_eq!(requests.settled().len(), 2);
+    assert_eq!(requests.settled().await.len(), 2);
 }
 
 #[tokio::test]
@@ -359,7 +375,7 @@ async fn a_request_exo_cannot_build_fails_at_once_instead_of_being_retried() {
         !error.contains("gave up after") && error.contains("builder"),
         "{error}"
     );
-    assert_eq!(requests.settled().len(), 0);
+    assert_eq!(requests.settled().await.len(), 0);
 }
 
 #[tokio::test]
@@ -406,7 +422,7 @@ async fn next_links_that_differ_only_in_fragment_or_lead_to_endless_empty_pages_
     ]);
     let error = run_against(exchange).await.0.unwrap_err().to_string();
     assert!(error.contains("names a page already fetched"), "{error}");
-    assert_eq!(requests.settled().len(), 2);
+    assert_eq!(requests.settled().await.len(), 2);
 
     let empty_pages = (0..200)
         .map(|n| {
@@ -419,7 +435,7 @@ async fn next_links_that_differ_only_in_fragment_or_lead_to_endless_empty_pages_
     let (exchange, requests) = broken_exchange(empty_pages);
     let error = run_against(exchange).await.0.unwrap_err().to_string();
     assert!(error.contains("over 100 empty pages in a row"), "{error}");
-    assert_eq!(requests.settled().len(), 101);
+    assert_eq!(requests.settled().await.len(), 101);
 }
 
 #[tokio::test]
@@ -486,7 +502,7 @@ async fn a_refused_secret_that_comes_back_unchanged_is_not_sent_again() {
         error,
         "Get-Mailbox failed: Access is denied. The user name or password is incorrect. (HTTP 401, Unauthorized)"
     );
-    assert_eq!(requests.settled().len(), 1);
+    assert_eq!(requests.settled().await.len(), 1);
 }
 
 #[test]
@@ -575,7 +591,7 @@ async fn every_page_is_fetched_once_and_handed_over_in_order_wherever_its_next_l
         let expected: Vec<String> = (1..=3).flat_map(|n| rows_of(n, 3)).collect();
         assert_eq!(rows, expected);
         assert_eq!(
-            requests.settled(),
+            requests.settled().await,
             [page_target(1), page_target(2), page_target(3)]
         );
     }
@@ -606,7 +622,7 @@ async fn a_guessed_next_link_that_the_parsed_answer_contradicts_is_not_followed(
         run_cmdlet(target(exchange), Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
     assert_eq!(result.unwrap(), Summary { rows: 4, pages: 2 });
     assert_eq!(rows, [rows_of(1, 2), rows_of(2, 2)].concat());
-    let requests = requests.settled();
+    let requests = requests.settled().await;
     assert_eq!(requests.last(), Some(&page_target(2)), "{requests:?}");
     assert!(requests.len() <= 3, "{requests:?}");
 }
@@ -620,16 +636,19 @@ async fn a_page_is_handed_over_before_the_failure_of_the_page_after_it() {
         format!(
             r#"{{"@odata.nextLink":"{}","value":[{}]}}"#,
             page_target(2),
-            rows_of(1, 30_000).join(",")
+            rows_of(1, 100_000).join(",")
         ),
     )]);
-    let (result, rows) =
-        run_cmdlet(target(exchange), Cmdlet::parse("Get-Mailbox", &[]).unwrap()).await;
+    let (result, rows) = run_cmdlet(
+        roomy_target(exchange),
+        Cmdlet::parse("Get-Mailbox", &[]).unwrap(),
+    )
+    .await;
     assert!(
         matches!(result, Err(InvokeError::Exchange { status: 404, .. })),
         "{result:?}"
     );
-    assert_eq!(rows, rows_of(1, 30_000));
+    assert_eq!(rows, rows_of(1, 100_000));
 }
 
 #[tokio::test]
@@ -680,7 +699,7 @@ async fn nothing_is_asked_for_ahead_with_a_result_size_or_for_a_cmdlet_that_chan
     let (result, rows) = run_cmdlet(target(exchange), limited).await;
     assert_eq!(result.unwrap(), Summary { rows: 3, pages: 1 });
     assert_eq!(rows.len(), 3);
-    assert_eq!(requests.settled(), [page_target(1)]);
+    assert_eq!(requests.settled().await, [page_target(1)]);
     // A cmdlet that changes things, whose answer is broken: only what it links to after
     // parsing would be asked for, and it does not parse.
     let (exchange, requests) = exchange_of_pages(linked(r#"{"Name":"a"},"#.to_owned()));
@@ -690,13 +709,13 @@ async fn nothing_is_asked_for_ahead_with_a_result_size_or_for_a_cmdlet_that_chan
         matches!(result, Err(InvokeError::Malformed { .. })),
         "{result:?}"
     );
-    assert_eq!(requests.settled(), [page_target(1)]);
+    assert_eq!(requests.settled().await, [page_target(1)]);
 }
 
 #[tokio::test]
 async fn the_next_page_is_asked_for_before_the_current_one_is_handed_over() {
     for link_first in [true, false] {
-        let rows = rows_of(1, 20_000).join(",");
+        let rows = rows_of(1, 100_000).join(",");
         let first = if link_first {
             format!(
                 r#"{{"@odata.nextLink":"{}","value":[{rows}]}}"#,
@@ -720,7 +739,7 @@ async fn the_next_page_is_asked_for_before_the_current_one_is_handed_over() {
         let mut pages = 0;
         let result = invoke(
             &reqwest::Client::new(),
-            &target(exchange),
+            &roomy_target(exchange),
             &Cmdlet::parse("Get-Mailbox", &[]).unwrap(),
             &FixedToken,
             RetryPolicy::default(),
@@ -740,7 +759,7 @@ async fn the_next_page_is_asked_for_before_the_current_one_is_handed_over() {
         assert_eq!(
             result.unwrap(),
             Summary {
-                rows: 20_000,
+                rows: 100_000,
                 pages: 2
             }
         );
