@@ -10,8 +10,11 @@ use std::fmt::Write as _;
 use std::io::{self, IsTerminal as _, Write};
 use std::time::{Duration, Instant};
 
+use exchange::invoke::Page;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
+
+use crate::output::background::BackgroundWriter;
 
 /// How rows are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +71,32 @@ pub struct Renderer<W: Write> {
     /// Columns and widths, fixed by the first rows (table, CSV).
     columns: Option<Vec<(String, usize)>>,
     rows: u64,
+}
+
+impl Renderer<BackgroundWriter> {
+    /// Writes a page from Exchange. Rows written as they came (JSON lines, no property chosen,
+    /// no connection added) are handed over in the page's own text when it allows
+    /// ([`Page::into_lines`]); any other output is made row by row.
+    pub fn write_exchange_page(&mut self, page: Page, connection: &str) -> io::Result<()> {
+        let page = if self.format == Format::Json && self.properties.is_none() && !self.tagged {
+            let count = page.len() as u64;
+            match page.into_lines() {
+                Ok(lines) => {
+                    if count > 0 {
+                        let (bytes, start) = lines.into_parts();
+                        self.out.take_whole(bytes, start)?;
+                        self.rows += count;
+                    }
+                    return self.out.flush();
+                }
+                Err(page) => page,
+            }
+        } else {
+            page
+        };
+        let rows: Vec<&str> = page.rows().collect();
+        self.write_page(&rows, connection)
+    }
 }
 
 impl<W: Write> Renderer<W> {

@@ -7,7 +7,7 @@
 //!   and retries, `Prefer: odata.maxpagesize=N`, `X-CmdletName`, `X-ClientApplication`.
 //! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
 //!   asks for at most what is still missing. The next page is fetched while the current one is
-//!   handed to the caller, so output overlaps the network; at most two pages are in memory.
+//!   handed to the caller, so output overlaps the network; two pages at most are in the works.
 //!   For a cmdlet that only reads, with no `-ResultSize`, on InvokeCommand, after a page with
 //!   rows, the next page is asked for as soon as an answer arrives when its text gives the link
 //!   away near either end (the sandbox writes it before `value`, Exchange after), while the
@@ -204,6 +204,52 @@ impl Page {
     /// Keeps the first `count` rows.
     fn truncate(&mut self, count: usize) {
         self.rows.truncate(count);
+    }
+
+    /// The rows as JSON lines (each row, then a line break), made in the answer's own text
+    /// instead of copied: the comma between two rows becomes the line break. That takes rows
+    /// written compactly and one comma apart, as Exchange writes them; any other page comes
+    /// back as it is.
+    pub fn into_lines(self) -> Result<Lines, Page> {
+        let (Some(first), Some(last)) = (self.rows.first(), self.rows.last()) else {
+            return Ok(Lines::default());
+        };
+        let (start, end) = (first.start, last.end);
+        let one_comma_apart = self
+            .rows
+            .windows(2)
+            .all(|pair| pair[1].start == pair[0].end + 1);
+        if !one_comma_apart || self.text.as_bytes()[start..end].contains(&b'\n') {
+            return Err(self);
+        }
+        let mut bytes = self.text.into_bytes();
+        for pair in self.rows.windows(2) {
+            bytes[pair[0].end] = b'\n';
+        }
+        bytes.truncate(end);
+        bytes.push(b'\n');
+        Ok(Lines { bytes, start })
+    }
+}
+
+/// A page's rows as JSON lines, in the answer's own text ([`Page::into_lines`]).
+#[derive(Debug, Default)]
+pub struct Lines {
+    bytes: Vec<u8>,
+    /// Where the first line begins.
+    start: usize,
+}
+
+impl Lines {
+    /// The lines.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    /// The text they are in, and where the first begins: for a writer that takes the buffer
+    /// whole rather than copy it.
+    pub fn into_parts(self) -> (Vec<u8>, usize) {
+        (self.bytes, self.start)
     }
 }
 

@@ -294,17 +294,17 @@ struct Outcome {
 }
 
 /// Runs the cmdlet on connections, writing to a shared renderer.
-struct Runner<'a, W: std::io::Write> {
+struct Runner<'a> {
     context: &'a Context,
     renewer: &'a PluginRenewer<'a>,
     cmdlet: &'a Cmdlet,
     policy: RetryPolicy,
-    renderer: &'a Mutex<Renderer<W>>,
+    renderer: &'a Mutex<Renderer<BackgroundWriter>>,
     progress: &'a Mutex<Progress>,
     max_page_mib: u64,
 }
 
-impl<W: std::io::Write> Runner<'_, W> {
+impl Runner<'_> {
     async fn run(&self, entry: &Entry, label: String) -> Outcome {
         let connection = &entry.connection;
         let http = match self.context.clients.get(&connection.endpoints.trust) {
@@ -354,8 +354,7 @@ impl<W: std::io::Write> Runner<'_, W> {
                         .map(|e| format!("{}: {e}", self.cmdlet.name)),
                 );
                 let mut renderer = lock(self.renderer);
-                let rows: Vec<&str> = page.rows().collect();
-                renderer.write_page(&rows, &label)?;
+                renderer.write_exchange_page(page, &label)?;
                 lock(self.progress).page(renderer.rows());
                 Ok(())
             },

@@ -1,8 +1,8 @@
-//! A writer that hands its full buffers to a thread of its own, which writes them out: while
-//! that thread is in the system calls (and the reader wakes up), exo formats the next rows. At
-//! most [`DEPTH`] buffers wait, so memory stays bounded. An error the thread meets (a full
-//! disk, a reader that went away) comes back, with its kind, at the next write or flush, and
-//! from [`BackgroundWriter::finish`]. While the queue is full (the reader is slower than exo),
+//! A writer that hands its full buffers (or one given whole, [`BackgroundWriter::take_whole`]) to
+//! a thread of its own, which writes them out: while that thread is in the system calls (and
+//! the reader wakes up), exo formats the next rows. At most [`DEPTH`] buffers wait, so memory
+//! stays bounded. An error the thread meets (a full disk, a reader that went away) comes back,
+//! with its kind, at the next write or flush, and from [`BackgroundWriter::finish`]. While the queue is full (the reader is slower than exo),
 //! a write waits and goes on the moment the thread takes a buffer. Once the user presses Ctrl-C
 //! ([`crate::output::interrupted`]), the next write that hands a buffer over (or one waiting
 //! for room, or [`BackgroundWriter::finish`] waiting for the thread, within
@@ -26,6 +26,9 @@ const DEPTH: usize = 4;
 /// as soon as the thread takes a buffer).
 const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
 
+/// What the thread is handed: a buffer, and where in it the bytes to write begin.
+type Handed = (Vec<u8>, usize);
+
 /// The first error the writing thread met.
 type Failure = Arc<Mutex<Option<(io::ErrorKind, String)>>>;
 
@@ -33,7 +36,7 @@ type Failure = Arc<Mutex<Option<(io::ErrorKind, String)>>>;
 /// buffered without waiting for it to be written; [`Self::finish`] waits.
 pub struct BackgroundWriter {
     buffer: Vec<u8>,
-    sender: Option<Sender<Vec<u8>>>,
+    sender: Option<Sender<Handed>>,
     thread: Option<JoinHandle<()>>,
     /// Disconnected when the thread ends.
     done: Receiver<()>,
@@ -82,9 +85,18 @@ impl BackgroundWriter {
     pub fn abandon(mut self) {
         if let Some(sender) = self.sender.take() {
             // Never blocks: a full queue means the reader is not reading, and the rest is lost.
-            let _ = sender.try_send(std::mem::take(&mut self.buffer));
+            let _ = sender.try_send((std::mem::take(&mut self.buffer), 0));
         }
         drop(self.thread.take());
+    }
+
+    /// Hands `bytes[start..]` to the thread whole, without copying it, after what is buffered.
+    pub fn take_whole(&mut self, bytes: Vec<u8>, start: usize) -> io::Result<()> {
+        if self.stopped {
+            return Err(stopped());
+        }
+        self.hand_over()?;
+        self.send((bytes, start))
     }
 
     fn hand_over(&mut self) -> io::Result<()> {
@@ -92,7 +104,13 @@ impl BackgroundWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let mut full = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.send((full, 0))
+    }
+
+    /// Waits for room in the queue, unless the user presses Ctrl-C.
+    fn send(&mut self, mut handed: Handed) -> io::Result<()> {
+        self.failed()?;
         let Some(sender) = self.sender.as_ref() else {
             return Err(io::Error::other("the output was closed"));
         };
@@ -103,9 +121,9 @@ impl BackgroundWriter {
                 self.stopped = true;
                 return Err(stopped());
             }
-            match sender.send_timeout(full, INTERRUPT_CHECK) {
+            match sender.send_timeout(handed, INTERRUPT_CHECK) {
                 Ok(()) => return Ok(()),
-                Err(SendTimeoutError::Timeout(back)) => full = back,
+                Err(SendTimeoutError::Timeout(back)) => handed = back,
                 // The thread is gone: it says why, or it panicked.
                 Err(SendTimeoutError::Disconnected(_)) => {
                     return self
@@ -175,13 +193,13 @@ fn stopped() -> io::Error {
 
 /// The thread: writes each buffer, and after a failure only drains the channel, so that the
 /// writer never waits on a thread that stopped reading.
-fn write_all(mut out: impl Write, buffers: &Receiver<Vec<u8>>, failure: &Failure) {
+fn write_all(mut out: impl Write, buffers: &Receiver<Handed>, failure: &Failure) {
     let mut failed = false;
-    for buffer in buffers {
+    for (buffer, start) in buffers {
         if failed {
             continue;
         }
-        if let Err(error) = out.write_all(&buffer).and_then(|()| out.flush()) {
+        if let Err(error) = out.write_all(&buffer[start..]).and_then(|()| out.flush()) {
             failed = true;
             *failure.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some((error.kind(), error.to_string()));
@@ -268,7 +286,7 @@ mod tests {
             if out
                 .sender
                 .as_ref()
-                .is_some_and(|s| s.try_send(Vec::new()).is_err())
+                .is_some_and(|s| s.try_send((Vec::new(), 0)).is_err())
             {
                 break;
             }

@@ -765,3 +765,43 @@ async fn the_next_page_is_asked_for_before_the_current_one_is_handed_over() {
         );
     }
 }
+
+#[test]
+fn compact_rows_become_json_lines_in_their_own_text_and_other_pages_come_back() {
+    let page = |body: &str| {
+        let answer = Answer {
+            page: 1,
+            status: StatusCode::OK,
+            body: body.as_bytes().to_vec(),
+        };
+        parse("Get-Mailbox", &Url::parse("https://x/").unwrap(), answer)
+            .unwrap()
+            .page
+    };
+    let lines = page(r#"{"@odata.nextLink":"https://x/2","value":[{"a":1},{"b":[2,3]},"c"]}"#)
+        .into_lines()
+        .unwrap();
+    assert_eq!(lines.as_bytes(), b"{\"a\":1}\n{\"b\":[2,3]}\n\"c\"\n");
+    let single = page(r#"{"value":[{"a":"x,y"}]}"#).into_lines().unwrap();
+    assert_eq!(single.as_bytes(), b"{\"a\":\"x,y\"}\n");
+    // A single object (what New-Mailbox returns) is a row of its own text.
+    let object = page(r#"{"Name":"n","@odata.context":"c"}"#)
+        .into_lines()
+        .unwrap();
+    assert_eq!(object.as_bytes(), b"{\"Name\":\"n\"}\n");
+    assert!(
+        page(r#"{"value":[]}"#)
+            .into_lines()
+            .unwrap()
+            .as_bytes()
+            .is_empty()
+    );
+    // Spaces between rows, or a row written over several lines: row by row instead.
+    for body in [
+        r#"{"value":[{"a":1}, {"b":2}]}"#,
+        "{\"value\":[{\"a\":\n1},{\"b\":2}]}",
+    ] {
+        let back = page(body).into_lines().unwrap_err();
+        assert_eq!(back.len(), 2, "{body}");
+    }
+}
