@@ -73,12 +73,19 @@ pub struct Renderer<W: Write> {
     rows: u64,
 }
 
+/// The largest page handed to the output thread whole (Exchange's pages of 1,000 rows are a
+/// few MiB at most); a larger one is copied into the writer's buffers row by row.
+const MAX_WHOLE_PAGE_BYTES: usize = 4 << 20;
+
 impl Renderer<BackgroundWriter> {
     /// Writes a page from Exchange. Rows written as they came (JSON lines, no property chosen,
     /// no connection added) are handed over in the page's own text when it allows
     /// ([`Page::into_lines`]); any other output is made row by row.
     pub fn write_exchange_page(&mut self, page: Page, connection: &str) -> io::Result<()> {
-        let page = if self.format == Format::Json && self.properties.is_none() && !self.tagged {
+        let as_it_came = self.format == Format::Json && self.properties.is_none() && !self.tagged;
+        // A page waits whole for the output thread: only one of a usual size, so that a slow
+        // reader keeps at most a few of them waiting.
+        let page = if as_it_came && page.size() <= MAX_WHOLE_PAGE_BYTES {
             let count = page.len() as u64;
             match page.into_lines() {
                 Ok(lines) => {

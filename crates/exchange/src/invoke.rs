@@ -7,7 +7,8 @@
 //!   and retries, `Prefer: odata.maxpagesize=N`, `X-CmdletName`, `X-ClientApplication`.
 //! - Paging: the same body is POSTed to each `@odata.nextLink`; with `-ResultSize N` each page
 //!   asks for at most what is still missing. The next page is fetched while the current one is
-//!   handed to the caller, so output overlaps the network; two pages at most are in the works.
+//!   handed to the caller, so output overlaps the network; two pages at most are in the works
+//!   here (the caller may keep a page it was handed while it writes it).
 //!   For a cmdlet that only reads, with no `-ResultSize`, on InvokeCommand, after a page with
 //!   rows, the next page is asked for as soon as an answer arrives when its text gives the link
 //!   away near either end (the sandbox writes it before `value`, Exchange after), while the
@@ -199,6 +200,11 @@ impl Page {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// The size of the page's text, in bytes.
+    pub fn size(&self) -> usize {
+        self.text.len()
     }
 
     /// Keeps the first `count` rows.

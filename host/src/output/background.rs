@@ -8,8 +8,9 @@
 //! for room, or [`BackgroundWriter::finish`] waiting for the thread, within
 //! [`INTERRUPT_CHECK`]) fails, and so does every write after it: the rest of exo may not be
 //! able to notice Ctrl-C while it waits here. (Not with [`io::ErrorKind::Interrupted`], which
-//! `write_all` would retry.) A buffer is handed over only where a line ends, so what was
-//! written when Ctrl-C stopped it ends with a whole line.
+//! `write_all` would retry.) A buffer is handed over only where a line ends, so a file that
+//! Ctrl-C cut short ends with a whole line (a pipe's reader may still get part of one: exo
+//! exits while the thread writes).
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -90,12 +91,14 @@ impl BackgroundWriter {
         drop(self.thread.take());
     }
 
-    /// Hands `bytes[start..]` to the thread whole, without copying it, after what is buffered.
+    /// Hands `bytes[start..]`, which ends where a line ends, to the thread whole, without
+    /// copying it, after what is buffered.
     pub fn take_whole(&mut self, bytes: Vec<u8>, start: usize) -> io::Result<()> {
         if self.stopped {
             return Err(stopped());
         }
         self.hand_over()?;
+        let start = start.min(bytes.len());
         self.send((bytes, start))
     }
 
@@ -364,6 +367,35 @@ mod tests {
         let taken = taken.lock().unwrap();
         assert!(!taken.is_empty() && taken.ends_with(b"\n"));
         assert!(expected.starts_with(&taken), "only whole lines, in order");
+    }
+
+    #[test]
+    fn a_buffer_taken_whole_comes_after_what_was_written_before_it() {
+        let (mut out, taken) = writer(usize::MAX);
+        out.write_all(b"first\n").unwrap();
+        out.take_whole(b"envelope[second\nthird\n".to_vec(), 9)
+            .unwrap();
+        out.write_all(b"fourth\n").unwrap();
+        out.finish().unwrap();
+        assert_eq!(*taken.lock().unwrap(), b"first\nsecond\nthird\nfourth\n");
+    }
+
+    #[test]
+    fn a_buffer_taken_whole_after_ctrl_c_or_a_closed_pipe_fails() {
+        static PRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let (mut out, taken) = writer(10);
+        out.interrupted = || PRESSED.load(std::sync::atomic::Ordering::Relaxed);
+        // More than the reader takes: the pipe closes.
+        let error = (0..1_000)
+            .find_map(|_| out.take_whole(line(100), 0).err())
+            .expect("the closed pipe is reported");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert!(taken.lock().unwrap().is_empty());
+        let (mut out, _) = writer(usize::MAX);
+        out.interrupted = || PRESSED.load(std::sync::atomic::Ordering::Relaxed);
+        PRESSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        let error = out.take_whole(line(100), 0).unwrap_err();
+        assert_eq!(error.to_string(), "interrupted");
     }
 
     #[test]
