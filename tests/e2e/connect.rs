@@ -232,6 +232,15 @@ fn a_full_disk_on_stdout_or_stderr_is_an_error_never_a_panic() {
         stderr.contains("cannot write the output") && !stderr.contains(&token),
         "{stderr}"
     );
+    for format in ["json", "list", "table"] {
+        let (code, stderr) =
+            on_full_disk(env.exo().args(["connections", "--output", format]), true);
+        assert_eq!(code, Some(1), "{format}: {stderr}");
+        assert!(
+            stderr.contains("cannot write the output"),
+            "{format}: {stderr}"
+        );
+    }
 
     for args in [
         &["token", "--connection-id", "nope"][..],

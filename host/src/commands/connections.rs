@@ -1,8 +1,9 @@
 //! `exo connections`: what Get-ConnectionInformation prints.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use serde::Serialize;
 use session::cache::Entry;
 use session::connection::{Transport, now};
@@ -31,10 +32,20 @@ pub async fn run(context: &Context, args: &ConnectionsArgs) -> anyhow::Result<Ex
     } else {
         ConnectionsFormat::Json
     });
-    let mut out = std::io::stdout().lock();
+    write_connections(&mut std::io::stdout().lock(), format, &infos)
+        .context("cannot write the output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the connections in `format`.
+fn write_connections(
+    out: &mut impl Write,
+    format: ConnectionsFormat,
+    infos: &[ConnectionInformation],
+) -> std::io::Result<()> {
     match format {
         ConnectionsFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &infos)?;
+            serde_json::to_writer_pretty(&mut *out, infos)?;
             writeln!(out)?;
         }
         _ if infos.is_empty() => writeln!(
@@ -42,7 +53,7 @@ pub async fn run(context: &Context, args: &ConnectionsArgs) -> anyhow::Result<Ex
             "No connections. Sign in with `exo connect --method <METHOD>`."
         )?,
         ConnectionsFormat::List => {
-            for info in &infos {
+            for info in infos {
                 let fields = info.fields();
                 let width = fields.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
                 for (name, value) in fields {
@@ -63,10 +74,10 @@ pub async fn run(context: &Context, args: &ConnectionsArgs) -> anyhow::Result<Ex
                         .collect()
                 })
                 .collect();
-            write_table(&mut out, &header, &rows)?;
+            write_table(out, &header, &rows)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    out.flush()
 }
 
 /// The fields of Get-ConnectionInformation, plus exo's login method and environment.
