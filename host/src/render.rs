@@ -94,7 +94,7 @@ impl Renderer<BackgroundWriter> {
                         self.out.take_whole(bytes, start)?;
                         self.rows += count;
                     }
-                    return self.out.flush();
+                    return Ok(());
                 }
                 Err(page) => page,
             }

@@ -247,11 +247,6 @@ pub struct Lines {
 }
 
 impl Lines {
-    /// The lines.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-
     /// The text they are in, and where the first begins: for a writer that takes the buffer
     /// whole rather than copy it.
     pub fn into_parts(self) -> (Vec<u8>, usize) {

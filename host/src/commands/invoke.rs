@@ -195,21 +195,16 @@ pub async fn run(context: &Context, words: Vec<String>) -> anyhow::Result<ExitCo
     lock(&progress).finish();
     // Ctrl-C while the output waited for its reader (the runtime could not see it then), or
     // while the last rows are written.
-    let flushed = if crate::output::interrupted() {
+    if crate::output::interrupted() {
         abandon(renderer);
-        None
     } else {
-        Some(finish(renderer))
-    };
-    match flushed {
-        Some(flushed) if !crate::output::interrupted() => {
-            Ok(report(&results, flushed, options.all_connections))
-        }
-        _ => {
-            crate::output::tell(format_args!("exo: interrupted"));
-            Ok(ExitCode::from(130))
+        let flushed = finish(renderer);
+        if !crate::output::interrupted() {
+            return Ok(report(&results, flushed, options.all_connections));
         }
     }
+    crate::output::tell(format_args!("exo: interrupted"));
+    Ok(ExitCode::from(130))
 }
 
 /// Hands over what was written so far, without waiting for a reader that may not be reading

@@ -2,8 +2,9 @@
 //! a thread of its own, which writes them out: while that thread is in the system calls (and
 //! the reader wakes up), exo formats the next rows. At most [`DEPTH`] buffers wait, so memory
 //! stays bounded. An error the thread meets (a full disk, a reader that went away) comes back,
-//! with its kind, at the next write or flush, and from [`BackgroundWriter::finish`]. While the queue is full (the reader is slower than exo),
-//! a write waits and goes on the moment the thread takes a buffer. Once the user presses Ctrl-C
+//! with its kind, at the next write or flush, and from [`BackgroundWriter::finish`]. While the
+//! queue is full (the reader is slower than exo), a write waits and goes on the moment the
+//! thread takes a buffer. Once the user presses Ctrl-C
 //! ([`crate::output::interrupted`]), the next write that hands a buffer over (or one waiting
 //! for room, or [`BackgroundWriter::finish`] waiting for the thread, within
 //! [`INTERRUPT_CHECK`]) fails, and so does every write after it: the rest of exo may not be
