@@ -415,14 +415,7 @@ impl Store {
         // connection, so a failure before leaves none (the pointers it left are noticed as
         // stale), and nothing can fail after.
         let id = entry.connection.id.to_string();
-        if let Some(path) = entry
-            .connection
-            .prefix
-            .as_deref()
-            .and_then(|p| self.prefix_path(p))
-        {
-            self.write_pointer(&path, &id)?;
-        }
+        self.point_prefix_to(&entry, &id)?;
         self.write_pointer(&self.dir.join(LATEST_FILE), &id)?;
         let next = entry.connection.number + 1;
         self.write_pointer(&self.dir.join(NEXT_NUMBER_FILE), &next.to_string())?;
@@ -630,14 +623,7 @@ impl Store {
         for entry in &single.entries {
             self.write_entry(entry, location, &key)?;
             let id = entry.connection.id.to_string();
-            if let Some(prefix) = entry
-                .connection
-                .prefix
-                .as_deref()
-                .and_then(|p| self.prefix_path(p))
-            {
-                self.write_pointer(&prefix, &id)?;
-            }
+            self.point_prefix_to(entry, &id)?;
             if latest
                 .as_ref()
                 .is_none_or(|(number, _)| entry.connection.number > *number)
@@ -787,6 +773,19 @@ impl Store {
         }
         Ok(read_trusted(path)?
             .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.trim().parse().ok()))
+    }
+
+    /// Points the prefix of `entry`'s connection, if it has one, to connection `id`.
+    fn point_prefix_to(&self, entry: &Entry, id: &str) -> Result<(), CacheError> {
+        match entry
+            .connection
+            .prefix
+            .as_deref()
+            .and_then(|p| self.prefix_path(p))
+        {
+            Some(path) => self.write_pointer(&path, id),
+            None => Ok(()),
+        }
     }
 
     fn write_pointer(&self, path: &Path, text: &str) -> Result<(), CacheError> {
